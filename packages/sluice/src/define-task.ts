@@ -1,0 +1,112 @@
+// A task is a value: producers import it to enqueue typed payloads, workers attach a handler.
+import { z } from 'zod';
+import { InvalidOptionsError } from './errors.js';
+import { assertName } from './names.js';
+import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
+
+/** What a handler receives besides its payload. */
+export interface JobContext {
+  /** Fires on timeout, on shutdown past the grace period, and on cancellation. */
+  signal: AbortSignal;
+  attempt: number;
+  maxAttempts: number;
+  job: { id: string; queue: string; task: string; createdAt: Date; groupKey: string | null };
+  /** Extends this job's lease now (the worker also does so on its own heartbeat). */
+  heartbeat(): Promise<void>;
+  /** Records progress (throttled) on the job row. */
+  progress(value: unknown): Promise<void>;
+  logger: Logger;
+}
+
+/** A pino-shaped logger: an object of fields, then a message. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child?(bindings: object): Logger;
+}
+
+export type TaskHandler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => unknown;
+
+const taskOptionsSchema = z
+  .object({
+    name: z.string(),
+    queue: z.string().default('default'),
+    schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'schema must be a zod schema'),
+    maxAttempts: z.number().int().min(1).max(1000).default(25),
+    timeoutMs: z.number().int().positive().optional(),
+    priority: z.number().int().default(0),
+    retry: retryPolicySchema.optional(),
+  })
+  .strict();
+
+export interface TaskOptions<S extends z.ZodType> {
+  /** Task name: 1-128 letters, digits or `_ . - :`. */
+  name: string;
+  /** Queue its jobs go to. Default `default`. */
+  queue?: string;
+  /** zod schema of the payload, checked at enqueue and again before the handler runs. */
+  schema: S;
+  /** Attempts before the job is dead-lettered. Default 25. */
+  maxAttempts?: number;
+  /** The handler's signal fires after this long and the attempt fails. Default: none. */
+  timeoutMs?: number;
+  /** Higher runs first. Default 0. */
+  priority?: number;
+  /** Delay between attempts. Default exponential with jitter (see {@link RetryPolicy}). */
+  retry?: RetryPolicy;
+}
+
+/** A defined task: what producers enqueue and workers run. */
+export interface Task<S extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly queue: string;
+  readonly schema: S;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number | undefined;
+  readonly priority: number;
+  readonly retry: RetryPolicy | undefined;
+  readonly handler: TaskHandler<S> | undefined;
+  /** Returns the same task with `handler` attached, for a worker's task list. */
+  handle(handler: TaskHandler<S>): Task<S> & { readonly handler: TaskHandler<S> };
+}
+
+/**
+ * Defines a task with a typed payload.
+ * @example
+ * export const sendEmail = defineTask({ name: 'send-email', queue: 'mail', schema: z.object({ to: z.email() }) });
+ */
+export function defineTask<S extends z.ZodType>(options: TaskOptions<S>): Task<S> {
+  const parsed = taskOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new InvalidOptionsError('task options', z.prettifyError(parsed.error), {
+      cause: parsed.error,
+    });
+  }
+  const o = parsed.data;
+  assertName('task', o.name);
+  assertName('queue', o.queue);
+  return makeTask(options.schema, o, undefined);
+}
+
+function makeTask<S extends z.ZodType>(
+  schema: S,
+  o: z.output<typeof taskOptionsSchema>,
+  handler: TaskHandler<S> | undefined,
+): Task<S> {
+  return Object.freeze({
+    name: o.name,
+    queue: o.queue,
+    schema,
+    maxAttempts: o.maxAttempts,
+    timeoutMs: o.timeoutMs,
+    priority: o.priority,
+    retry: o.retry,
+    handler,
+    handle(h: TaskHandler<S>) {
+      if (typeof h !== 'function') throw new InvalidOptionsError('handler', 'must be a function');
+      return makeTask(schema, o, h) as Task<S> & { readonly handler: TaskHandler<S> };
+    },
+  });
+}

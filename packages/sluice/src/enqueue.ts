@@ -1,0 +1,218 @@
+// The transactional outbox: a job is a row written with the caller's own client or transaction,
+// so it exists if and only if that transaction commits.
+import { z } from 'zod';
+import { toExecutor, type DbTarget, type Executor } from './db.js';
+import type { Task } from './define-task.js';
+import { InvalidOptionsError, PayloadTooLargeError, UnknownQueueError } from './errors.js';
+import { assertName, assertSchemaName } from './names.js';
+import { serializePayload } from './payload.js';
+import {
+  jobFindByUniqueKeys,
+  jobInsert,
+  jobInsertDiagnose,
+  jobInsertMany,
+  type JobInsertParams,
+} from './queries/job.js';
+import { queueCapsGet } from './queries/queue.js';
+
+const jobOptionsSchema = z
+  .object({
+    queue: z.string().optional(),
+    runAt: z.date().optional(),
+    delayMs: z.number().nonnegative().finite().optional(),
+    priority: z.number().int().min(-2147483648).max(2147483647).optional(),
+    uniqueKey: z.string().min(1).max(512).optional(),
+    groupKey: z.string().min(1).max(512).optional(),
+    maxAttempts: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict()
+  .refine((o) => o.runAt === undefined || o.delayMs === undefined, {
+    message: 'give runAt or delayMs, not both',
+  })
+  .refine((o) => o.runAt === undefined || !Number.isNaN(o.runAt.getTime()), {
+    message: 'runAt is an invalid Date',
+  });
+
+/** Per-job options. */
+export interface JobOptions {
+  /** Overrides the task's queue. */
+  queue?: string;
+  /** Earliest start (database clock decides when it has come). */
+  runAt?: Date;
+  /** Earliest start as a delay from the database's `now()`. */
+  delayMs?: number;
+  /** Higher runs first. Default: the task's priority. */
+  priority?: number;
+  /** At most one unfinished job per (queue, uniqueKey); a duplicate returns the existing id. */
+  uniqueKey?: string;
+  /** Key for per-group flow control (e.g. a tenant id). */
+  groupKey?: string;
+  /** Default: the task's maxAttempts. */
+  maxAttempts?: number;
+}
+
+/** Where to write. */
+export interface EnqueueTarget {
+  /** The caller's pg Pool/Client/PoolClient or Kysely instance/transaction. */
+  db: DbTarget;
+  /** Schema Sluice was migrated into. Default `sluice`. */
+  schema?: string;
+}
+
+/** The job written (or found, for a uniqueKey duplicate). */
+export interface EnqueuedJob {
+  id: string;
+  /** True when a job with the same uniqueKey already existed and no row was written. */
+  isDuplicate: boolean;
+}
+
+function toInsertParams<S extends z.ZodType>(
+  task: Task<S>,
+  payload: unknown,
+  options: JobOptions | undefined,
+): JobInsertParams {
+  const parsed = jobOptionsSchema.safeParse(options ?? {});
+  if (!parsed.success) {
+    throw new InvalidOptionsError('job options', z.prettifyError(parsed.error), {
+      cause: parsed.error,
+    });
+  }
+  const o = parsed.data;
+  return {
+    queue: assertName('queue', o.queue ?? task.queue),
+    task: assertName('task', task.name),
+    payloadJson: serializePayload(task, payload),
+    runAt: o.runAt ?? null,
+    delayMs: o.delayMs ?? null,
+    priority: o.priority ?? task.priority,
+    maxAttempts: o.maxAttempts ?? task.maxAttempts,
+    uniqueKey: o.uniqueKey ?? null,
+    groupKey: o.groupKey ?? null,
+  };
+}
+
+/**
+ * Enqueues one job in the caller's transaction; the job exists only if it commits.
+ * @example
+ * await client.query('BEGIN');
+ * await client.query('INSERT INTO orders …');
+ * const { id } = await enqueue(sendEmail, { to: 'a@b.c' }, { db: client });
+ * await client.query('COMMIT');
+ */
+export async function enqueue<S extends z.ZodType>(
+  task: Task<S>,
+  payload: z.input<S>,
+  options: EnqueueTarget & JobOptions,
+): Promise<EnqueuedJob> {
+  const { db, schema = 'sluice', ...jobOptions } = options ?? ({} as EnqueueTarget);
+  assertSchemaName(schema);
+  const params = toInsertParams(task, payload, jobOptions);
+  const exec = toExecutor(db);
+  // A conflicting unique job may finish between insert and lookup; then insert again.
+  for (let i = 0; i < 5; i++) {
+    const id = await jobInsert(exec, schema, params);
+    if (id !== undefined) return { id, isDuplicate: false };
+    const why = await jobInsertDiagnose(exec, schema, params);
+    if (why.cap === null) throw new UnknownQueueError(params.queue);
+    const bytes = Buffer.byteLength(params.payloadJson);
+    if (bytes > why.cap) throw new PayloadTooLargeError(params.queue, bytes, why.cap);
+    if (why.existing_id !== null) return { id: why.existing_id, isDuplicate: true };
+  }
+  throw new Error('enqueue: unique job kept finishing during insert; giving up after 5 tries');
+}
+
+/** One job of a bulk enqueue. */
+export interface BulkJob<S extends z.ZodType = z.ZodType> extends JobOptions {
+  task: Task<S>;
+  payload: z.input<S>;
+}
+
+/**
+ * Enqueues many jobs with one INSERT per 10,000 jobs; returns ids in input order.
+ * @example await enqueueMany(users.map((u) => ({ task: sendEmail, payload: { to: u.email } })), { db: pool });
+ */
+export async function enqueueMany(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each job carries its own task type
+  jobs: readonly BulkJob<any>[],
+  options: EnqueueTarget & { chunkSize?: number },
+): Promise<EnqueuedJob[]> {
+  const { db, schema = 'sluice', chunkSize = 10_000 } = options ?? ({} as EnqueueTarget);
+  assertSchemaName(schema);
+  if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
+  const params = jobs.map((j: BulkJob) => {
+    const { task, payload, ...rest } = j;
+    return toInsertParams(task, payload, rest);
+  });
+  if (params.length === 0) return [];
+  const exec = toExecutor(db);
+  await checkCaps(exec, schema, params);
+  const out: EnqueuedJob[] = [];
+  for (let i = 0; i < params.length; i += chunkSize) {
+    out.push(...(await insertChunk(exec, schema, params.slice(i, i + chunkSize))));
+  }
+  return out;
+}
+
+async function checkCaps(exec: Executor, schema: string, params: JobInsertParams[]) {
+  const caps = await queueCapsGet(exec, schema, [...new Set(params.map((p) => p.queue))]);
+  for (const p of params) {
+    const cap = caps.get(p.queue);
+    if (cap === undefined) throw new UnknownQueueError(p.queue);
+    const bytes = Buffer.byteLength(p.payloadJson);
+    if (bytes > cap) throw new PayloadTooLargeError(p.queue, bytes, cap);
+  }
+}
+
+async function insertChunk(
+  exec: Executor,
+  schema: string,
+  chunk: JobInsertParams[],
+): Promise<EnqueuedJob[]> {
+  const rows = await jobInsertMany(exec, schema, chunk);
+  const inserted = rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const insertedKeys = new Set(
+    rows.filter((r) => r.unique_key !== null).map((r) => `${r.queue}\u0000${r.unique_key}`),
+  );
+  const out: EnqueuedJob[] = [];
+  const firstInBatch = new Map<string, number>();
+  const missing: { index: number; queue: string; uniqueKey: string }[] = [];
+  let next = 0;
+  chunk.forEach((p, index) => {
+    if (p.uniqueKey === null) {
+      out.push({ id: inserted[next++]!, isDuplicate: false });
+      return;
+    }
+    const key = `${p.queue}\u0000${p.uniqueKey}`;
+    const first = firstInBatch.get(key);
+    if (first !== undefined) {
+      out.push({ id: out[first]!.id, isDuplicate: true });
+    } else if (insertedKeys.has(key)) {
+      firstInBatch.set(key, index);
+      out.push({ id: inserted[next++]!, isDuplicate: false });
+    } else {
+      firstInBatch.set(key, index);
+      out.push({ id: '', isDuplicate: true });
+      missing.push({ index, queue: p.queue, uniqueKey: p.uniqueKey });
+    }
+  });
+  if (missing.length > 0) {
+    const found = await jobFindByUniqueKeys(exec, schema, missing);
+    const byKey = new Map(found.map((f) => [`${f.queue}\u0000${f.unique_key}`, f.id]));
+    for (const m of missing) {
+      const id = byKey.get(`${m.queue}\u0000${m.uniqueKey}`);
+      // The duplicate finished meanwhile: enqueue it on its own (rare).
+      out[m.index] = id
+        ? { id, isDuplicate: true }
+        : { id: (await jobInsert(exec, schema, chunk[m.index]!)) ?? '', isDuplicate: false };
+    }
+  }
+  // Batch duplicates point at their first occurrence, which may have been filled in above.
+  out.forEach((o, i) => {
+    if (o.id === '') {
+      const p = chunk[i]!;
+      const first = firstInBatch.get(`${p.queue}\u0000${p.uniqueKey}`);
+      if (first !== undefined) o.id = out[first]!.id;
+    }
+  });
+  return out;
+}

@@ -1,0 +1,81 @@
+// Turns a payload into the JSON text that is stored, or a typed error. Runs before any SQL so
+// bad input never reaches (and never aborts) the caller's transaction.
+import type { z } from 'zod';
+import { InvalidPayloadError, type PayloadIssue } from './errors.js';
+import type { Task } from './define-task.js';
+
+/** Issues that make `value` lossy or impossible to store as jsonb; empty when it is fine. */
+export function jsonIssues(value: unknown): PayloadIssue[] {
+  const issues: PayloadIssue[] = [];
+  const seen = new Set<object>();
+  const walk = (v: unknown, path: (string | number)[]): void => {
+    if (issues.length >= 20) return;
+    const add = (message: string): void => {
+      issues.push({ path, message, code: 'not_json' });
+    };
+    switch (typeof v) {
+      case 'string':
+        // jsonb rejects \u0000, and the error would abort the caller's transaction.
+        if (v.includes('\u0000')) add('string contains \\u0000, which jsonb cannot store');
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) add(`${v} is not representable in JSON`);
+        return;
+      case 'boolean':
+        return;
+      case 'bigint':
+        add('bigint is not JSON-serialisable; pass a string');
+        return;
+      case 'undefined':
+        if (path.length === 0) add('payload is undefined');
+        return;
+      case 'function':
+      case 'symbol':
+        add(`${typeof v} is not JSON-serialisable`);
+        return;
+      case 'object': {
+        if (v === null) return;
+        if (seen.has(v)) {
+          add('circular reference');
+          return;
+        }
+        if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return;
+        seen.add(v);
+        if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
+        else {
+          const proto = Object.getPrototypeOf(v) as unknown;
+          if (proto !== Object.prototype && proto !== null) {
+            add(`${v.constructor?.name ?? 'object'} is not a plain object`);
+          } else {
+            for (const [k, item] of Object.entries(v)) walk(item, [...path, k]);
+          }
+        }
+        seen.delete(v);
+        return;
+      }
+    }
+  };
+  walk(value, []);
+  return issues;
+}
+
+/** Validates `payload` against the task's schema and returns its JSON text. */
+export function serializePayload<S extends z.ZodType>(task: Task<S>, payload: unknown): string {
+  const parsed = task.schema.safeParse(payload);
+  if (!parsed.success) {
+    throw new InvalidPayloadError(
+      task.name,
+      parsed.error.issues.map((i) => ({
+        path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
+        message: i.message,
+        code: i.code,
+      })),
+      { cause: parsed.error },
+    );
+  }
+  // The input (not the parsed output) is stored: the worker parses it again, and transforms
+  // need not be idempotent.
+  const issues = jsonIssues(payload);
+  if (issues.length > 0) throw new InvalidPayloadError(task.name, issues);
+  return JSON.stringify(payload ?? null);
+}

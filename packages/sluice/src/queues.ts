@@ -1,0 +1,129 @@
+// Queue administration from code; each call is one statement on the caller's db.
+import { z } from 'zod';
+import { toExecutor } from './db.js';
+import type { EnqueueTarget } from './enqueue.js';
+import { InvalidOptionsError } from './errors.js';
+import { assertName, assertSchemaName } from './names.js';
+import { jobCancel } from './queries/job.js';
+import {
+  queueCreate,
+  queueGet,
+  queueList,
+  queueSetPaused,
+  queueUpdate,
+  type QueueRow,
+} from './queries/queue.js';
+
+const limit = z.number().int().positive().nullable().optional();
+const interval = z
+  .string()
+  .regex(/^\d+\s*(second|minute|hour|day|week)s?$/i, 'use e.g. "7 days" or "12 hours"')
+  .optional();
+
+const queueSettingsSchema = z
+  .object({
+    name: z.string(),
+    maxPayloadBytes: z.number().int().positive().optional(),
+    concurrencyLimit: limit,
+    rateLimit: limit,
+    rateWindowMs: z.number().int().positive().optional(),
+    groupConcurrencyLimit: limit,
+    groupRateLimit: limit,
+    historyRetention: interval,
+    deadLetterRetention: interval,
+  })
+  .strict();
+
+/** Settings of a queue. Limits apply across all workers; `null` clears a limit. */
+export type QueueSettings = z.input<typeof queueSettingsSchema>;
+
+function parseSettings(settings: QueueSettings) {
+  const parsed = queueSettingsSchema.safeParse(settings);
+  if (!parsed.success) {
+    throw new InvalidOptionsError('queue settings', z.prettifyError(parsed.error), {
+      cause: parsed.error,
+    });
+  }
+  assertName('queue', parsed.data.name);
+  return parsed.data;
+}
+
+function target(t: EnqueueTarget) {
+  const schema = assertSchemaName(t.schema ?? 'sluice');
+  return { exec: toExecutor(t.db), schema };
+}
+
+/**
+ * Creates a queue and its job partition; returns false if it already existed (settings are then
+ * applied with {@link updateQueue}). Defaults: 256 KiB payload cap, no limits, 7 days history.
+ * @example await createQueue({ db: pool, name: 'mail', concurrencyLimit: 5 });
+ */
+export async function createQueue(options: EnqueueTarget & QueueSettings): Promise<boolean> {
+  const { db, schema: s, ...settings } = options;
+  const { exec, schema } = target({ db, schema: s });
+  const o = parseSettings(settings);
+  const created = await queueCreate(exec, schema, {
+    name: o.name,
+    maxPayloadBytes: o.maxPayloadBytes ?? 262_144,
+    concurrencyLimit: o.concurrencyLimit ?? null,
+    rateLimit: o.rateLimit ?? null,
+    rateWindowMs: o.rateWindowMs ?? 1000,
+    historyRetention: o.historyRetention ?? '7 days',
+    deadLetterRetention: o.deadLetterRetention ?? '30 days',
+  });
+  if (o.groupConcurrencyLimit !== undefined || o.groupRateLimit !== undefined || !created) {
+    await queueUpdate(exec, schema, o);
+  }
+  return created;
+}
+
+/**
+ * Changes the given settings of an existing queue; returns false if there is no such queue.
+ * @example await updateQueue({ db: pool, name: 'mail', rateLimit: 100, rateWindowMs: 60_000 });
+ */
+export async function updateQueue(options: EnqueueTarget & QueueSettings): Promise<boolean> {
+  const { db, schema: s, ...settings } = options;
+  const { exec, schema } = target({ db, schema: s });
+  return queueUpdate(exec, schema, parseSettings(settings));
+}
+
+/** Stops new starts of a queue's jobs on every worker; running jobs finish. */
+export async function pauseQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
+  const { exec, schema } = target(options);
+  return queueSetPaused(exec, schema, assertName('queue', options.name), true);
+}
+
+/** Lets workers start a paused queue's jobs again. */
+export async function resumeQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
+  const { exec, schema } = target(options);
+  return queueSetPaused(exec, schema, assertName('queue', options.name), false);
+}
+
+/** One queue's settings, or undefined. */
+export async function getQueue(
+  options: EnqueueTarget & { name: string },
+): Promise<QueueRow | undefined> {
+  const { exec, schema } = target(options);
+  return queueGet(exec, schema, assertName('queue', options.name));
+}
+
+/** All queues with their settings, by name. */
+export async function listQueues(options: EnqueueTarget): Promise<QueueRow[]> {
+  const { exec, schema } = target(options);
+  return queueList(exec, schema);
+}
+
+/**
+ * Cancels an unfinished job: a pending one at once, a running one through its worker's signal.
+ * Returns false when the job is not pending, blocked or running.
+ */
+export async function cancelJob(
+  options: EnqueueTarget & { id: string | number | bigint; reason?: string },
+): Promise<boolean> {
+  const { exec, schema } = target(options);
+  const id = String(options.id);
+  if (!/^\d+$/.test(id)) throw new InvalidOptionsError('job id', `${id} is not a job id`);
+  return jobCancel(exec, schema, id, options.reason ?? 'cancelled');
+}
+
+export type { QueueRow };

@@ -1,0 +1,182 @@
+// Row types of the Sluice schema: the one source of truth for Kysely and for query results.
+// Keep in step with migrations/ (test/schema-types.test.ts compares them to the live schema).
+import type { ColumnType, Generated } from 'kysely';
+
+/** Timestamps come back from pg as Date; inserts may pass Date or an ISO string. */
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+export type Json = unknown;
+
+/** State of an unfinished job in `sluice.job`. */
+export type ActiveJobState = 'pending' | 'running' | 'blocked';
+/** State of a finished job in `sluice.job_history`. */
+export type FinishedJobState = 'completed' | 'cancelled';
+/** Every state `sluice.all_jobs` reports. */
+export type JobState = ActiveJobState | FinishedJobState | 'dead';
+
+export interface QueueTable {
+  name: string;
+  partition_name: string;
+  is_paused: Generated<boolean>;
+  concurrency_limit: number | null;
+  rate_limit: number | null;
+  rate_window_ms: Generated<number>;
+  group_concurrency_limit: number | null;
+  group_rate_limit: number | null;
+  max_payload_bytes: Generated<number>;
+  history_retention: Generated<string>;
+  dead_letter_retention: Generated<string>;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface JobTable {
+  id: Generated<string>;
+  queue: string;
+  task: string;
+  payload: Generated<Json>;
+  state: Generated<ActiveJobState>;
+  priority: Generated<number>;
+  run_at: Generated<Timestamp>;
+  attempt: Generated<number>;
+  max_attempts: Generated<number>;
+  unique_key: string | null;
+  group_key: string | null;
+  worker_id: string | null;
+  lease_expires_at: Timestamp | null;
+  progress: Json;
+  errors: Generated<Json>;
+  cancel_requested_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  started_at: Timestamp | null;
+}
+
+export interface JobHistoryTable {
+  id: string;
+  queue: string;
+  task: string;
+  payload: Json;
+  state: FinishedJobState;
+  priority: number;
+  run_at: Timestamp;
+  attempt: number;
+  max_attempts: number;
+  unique_key: string | null;
+  group_key: string | null;
+  worker_id: string | null;
+  progress: Json;
+  errors: Generated<Json>;
+  result: Json;
+  cancel_reason: string | null;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Generated<Timestamp>;
+}
+
+export interface DeadLetterTable {
+  id: string;
+  queue: string;
+  task: string;
+  payload: Json;
+  priority: number;
+  run_at: Timestamp;
+  attempt: number;
+  max_attempts: number;
+  unique_key: string | null;
+  group_key: string | null;
+  progress: Json;
+  errors: Generated<Json>;
+  reason: string;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  failed_at: Generated<Timestamp>;
+}
+
+export interface ScheduleTable {
+  name: string;
+  cron: string;
+  timezone: Generated<string>;
+  task: string;
+  queue: string;
+  payload: Generated<Json>;
+  priority: Generated<number>;
+  max_attempts: number | null;
+  is_enabled: Generated<boolean>;
+  missed_policy: Generated<'run_once' | 'run_all' | 'skip'>;
+  max_catch_up: Generated<number>;
+  next_run_at: Timestamp | null;
+  last_run_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface WorkerTable {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  started_at: Generated<Timestamp>;
+  heartbeat_at: Generated<Timestamp>;
+}
+
+export interface WorkerWaitingTable {
+  queue: string;
+  worker_id: string;
+  since: Generated<Timestamp>;
+}
+
+export interface MigrationTable {
+  version: number;
+  name: string;
+  applied_at: Generated<Timestamp>;
+}
+
+export interface QueueStatsView {
+  queue: string;
+  is_paused: boolean;
+  ready: string;
+  scheduled: string;
+  running: string;
+  blocked: string;
+  dead: string;
+  completed_last_hour: string;
+  oldest_ready_age_seconds: number;
+}
+
+export interface AllJobsView {
+  id: string;
+  queue: string;
+  task: string;
+  state: JobState;
+  payload: Json;
+  priority: number;
+  run_at: Timestamp;
+  attempt: number;
+  max_attempts: number;
+  unique_key: string | null;
+  group_key: string | null;
+  worker_id: string | null;
+  progress: Json;
+  errors: Json;
+  result: Json;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+/**
+ * Kysely `Database` interface of the default `sluice` schema, keyed `schema.table`.
+ * @example const db = new Kysely<SluiceDatabase>({ dialect }); await db.selectFrom('sluice.queue_stats').selectAll().execute();
+ */
+export interface SluiceDatabase {
+  'sluice.queue': QueueTable;
+  'sluice.job': JobTable;
+  'sluice.job_history': JobHistoryTable;
+  'sluice.dead_letter': DeadLetterTable;
+  'sluice.schedule': ScheduleTable;
+  'sluice.worker': WorkerTable;
+  'sluice.worker_waiting': WorkerWaitingTable;
+  'sluice.migration': MigrationTable;
+  'sluice.queue_stats': QueueStatsView;
+  'sluice.all_jobs': AllJobsView;
+}

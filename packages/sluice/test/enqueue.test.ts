@@ -1,0 +1,408 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createQueue,
+  defineTask,
+  enqueue,
+  enqueueMany,
+  InvalidNameError,
+  InvalidOptionsError,
+  InvalidPayloadError,
+  PayloadTooLargeError,
+  UnknownQueueError,
+  type SluiceDatabase,
+} from 'sluice';
+import { useTestDatabase } from '../../../test/setup/db.js';
+
+const db = useTestDatabase();
+const sendEmail = defineTask({
+  name: 'send-email',
+  schema: z.object({ to: z.string().email(), subject: z.string().max(200).optional() }),
+  maxAttempts: 7,
+});
+const anything = defineTask({ name: 'anything', schema: z.unknown() });
+
+async function countJobs(where = 'true', values: unknown[] = []) {
+  const { rows } = await db.current.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM sluice.job WHERE ${where}`,
+    values,
+  );
+  return Number(rows[0]!.n);
+}
+
+/** A connection that LISTENs and counts notifications per payload. */
+async function listener() {
+  const client = new pg.Client({ connectionString: db.current.url });
+  await client.connect();
+  const got: string[] = [];
+  client.on('notification', (n) => got.push(n.payload ?? ''));
+  await client.query('LISTEN "sluice:job"');
+  return {
+    got,
+    // A round trip on the listening connection flushes notifications already delivered.
+    flush: () => client.query('SELECT 1'),
+    end: () => client.end(),
+  };
+}
+
+async function markWaiting(queue: string) {
+  await db.current.pool.query(
+    `INSERT INTO sluice.worker_waiting (queue, worker_id) VALUES ($1, 'test') ON CONFLICT DO NOTHING`,
+    [queue],
+  );
+}
+
+describe('transactional enqueue', () => {
+  let kysely: Kysely<SluiceDatabase>;
+  beforeAll(async () => {
+    kysely = new Kysely<SluiceDatabase>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.current.url }) }),
+    });
+    await db.current.pool.query('CREATE TABLE app_order (id serial PRIMARY KEY, note text)');
+    await markWaiting('default');
+  });
+  afterAll(async () => {
+    await kysely.destroy();
+  });
+
+  it('a rolled-back pg transaction leaves no job and wakes no listener', async () => {
+    const l = await listener();
+    const client = await db.current.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO app_order (note) VALUES ('rolled back')`);
+      const { id } = await enqueue(sendEmail, { to: 'a@example.com' }, { db: client });
+      expect(id).toMatch(/^\d+$/);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await l.flush();
+    expect(await countJobs()).toBe(0);
+    expect(l.got).toEqual([]);
+    await l.end();
+  });
+
+  it('a rolled-back Kysely transaction leaves no job', async () => {
+    await expect(
+      kysely.transaction().execute(async (trx) => {
+        await sql`INSERT INTO app_order (note) VALUES ('kysely')`.execute(trx);
+        await enqueue(sendEmail, { to: 'k@example.com' }, { db: trx });
+        throw new Error('app failure');
+      }),
+    ).rejects.toThrow('app failure');
+    expect(await countJobs()).toBe(0);
+  });
+
+  it('a rolled-back savepoint inside a committed transaction leaves no job', async () => {
+    const l = await listener();
+    const client = await db.current.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SAVEPOINT s1');
+      await enqueue(sendEmail, { to: 's@example.com' }, { db: client });
+      await client.query('ROLLBACK TO SAVEPOINT s1');
+      await client.query(`INSERT INTO app_order (note) VALUES ('kept')`);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await l.flush();
+    expect(await countJobs()).toBe(0);
+    expect(l.got).toEqual([]);
+    await l.end();
+  });
+
+  it('a committed enqueue exists and wakes a listener exactly once at commit', async () => {
+    const l = await listener();
+    const client = await db.current.pool.connect();
+    let id: string;
+    try {
+      await client.query('BEGIN');
+      ({ id } = await enqueue(sendEmail, { to: 'c@example.com' }, { db: client }));
+      await enqueue(sendEmail, { to: 'c2@example.com' }, { db: client });
+      await l.flush();
+      expect(l.got).toEqual([]); // not before commit
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await l.flush();
+    expect(l.got).toEqual(['default']);
+    expect(await countJobs('id = $1', [id])).toBe(1);
+    await l.end();
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('a committed Kysely transaction writes the job', async () => {
+    const { id } = await kysely.transaction().execute(async (trx) => {
+      await sql`INSERT INTO app_order (note) VALUES ('kysely ok')`.execute(trx);
+      return enqueue(sendEmail, { to: 'k2@example.com' }, { db: trx });
+    });
+    const row = await kysely
+      .selectFrom('sluice.job')
+      .select(['task', 'queue', 'state', 'max_attempts'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({
+      task: 'send-email',
+      queue: 'default',
+      state: 'pending',
+      max_attempts: 7,
+    });
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('does not notify when no worker waits, nor for jobs scheduled later', async () => {
+    await createQueue({ db: db.current.pool, name: 'quiet' });
+    const l = await listener();
+    await enqueue(anything, 1, { db: db.current.pool, queue: 'quiet' });
+    await markWaiting('quiet');
+    await enqueue(anything, 2, { db: db.current.pool, queue: 'quiet', delayMs: 60_000 });
+    await l.flush();
+    expect(l.got).toEqual([]);
+    await enqueueMany(
+      [1, 2, 3].map((n) => ({ task: anything, payload: n, queue: 'quiet' })),
+      { db: db.current.pool },
+    );
+    await l.flush();
+    expect(l.got).toEqual(['quiet']); // one per statement, not one per job
+    await l.end();
+  });
+});
+
+describe('the SQL function', () => {
+  it('writes the same row as the TypeScript client, column by column', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const { id: fromTs } = await enqueue(
+      sendEmail,
+      { to: 'same@example.com', subject: 'Hi' },
+      { db: db.current.pool, runAt, priority: 5, maxAttempts: 3, uniqueKey: 'u-ts' },
+    );
+    const { rows } = await db.current.pool.query<{ id: string }>(
+      `SELECT sluice.enqueue('send-email', $1::jsonb, 'default', $2, 5, 3, 'u-sql') AS id`,
+      [JSON.stringify({ to: 'same@example.com', subject: 'Hi' }), runAt],
+    );
+    const fromSql = rows[0]!.id;
+    const { rows: both } = await db.current.pool.query<Record<string, unknown>>(
+      'SELECT * FROM sluice.job WHERE id = ANY($1) ORDER BY id',
+      [[fromTs, fromSql]],
+    );
+    expect(both).toHaveLength(2);
+    const [a, b] = both as [Record<string, unknown>, Record<string, unknown>];
+    for (const column of Object.keys(a)) {
+      if (column === 'id' || column === 'created_at') continue;
+      if (column === 'unique_key') continue;
+      expect({ column, value: b[column] }).toEqual({ column, value: a[column] });
+    }
+    expect([a.unique_key, b.unique_key]).toEqual(['u-ts', 'u-sql']);
+    // Same defaults when only task and payload are given.
+    const { rows: d } = await db.current.pool.query<{ id: string }>(
+      `SELECT sluice.enqueue('anything', '{}') AS id`,
+    );
+    const { rows: def } = await db.current.pool.query(
+      'SELECT queue, state, priority, attempt, max_attempts, run_at <= now() AS due FROM sluice.job WHERE id = $1',
+      [d[0]!.id],
+    );
+    expect(def[0]).toEqual({
+      queue: 'default',
+      state: 'pending',
+      priority: 0,
+      attempt: 0,
+      max_attempts: 25,
+      due: true,
+    });
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('returns the existing id for a unique_key conflict and rejects an unknown queue', async () => {
+    const q = `SELECT sluice.enqueue('anything', '{}', 'default', now(), 0, NULL, 'same') AS id`;
+    const first = (await db.current.pool.query<{ id: string }>(q)).rows[0]!.id;
+    const second = (await db.current.pool.query<{ id: string }>(q)).rows[0]!.id;
+    expect(second).toBe(first);
+    await expect(
+      db.current.pool.query(`SELECT sluice.enqueue('anything', '{}', 'nope')`),
+    ).rejects.toThrow(/unknown queue 'nope': create it with select sluice.create_queue/);
+    await expect(db.current.pool.query(`SELECT sluice.enqueue('bad name!', '{}')`)).rejects.toThrow(
+      /invalid task name/,
+    );
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+});
+
+describe('bad input', () => {
+  beforeAll(async () => {
+    await createQueue({ db: db.current.pool, name: 'tiny', maxPayloadBytes: 64 });
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  const cases: [string, () => Promise<unknown>, new (...args: never[]) => Error][] = [];
+  const add = (
+    name: string,
+    fn: (c: pg.PoolClient) => Promise<unknown>,
+    type: new (...args: never[]) => Error,
+  ) => cases.push([name, fn as never, type]);
+  add(
+    'payload failing the schema',
+    (c) => enqueue(sendEmail, { to: 'not-an-email' }, { db: c }),
+    InvalidPayloadError,
+  );
+  add(
+    'payload over the queue cap',
+    (c) => enqueue(anything, { s: 'x'.repeat(100) }, { db: c, queue: 'tiny' }),
+    PayloadTooLargeError,
+  );
+  add(
+    'payload over the default 256 KiB cap',
+    (c) => enqueue(anything, { s: 'x'.repeat(300_000) }, { db: c }),
+    PayloadTooLargeError,
+  );
+  add(
+    'unknown queue',
+    (c) => enqueue(anything, {}, { db: c, queue: 'missing' }),
+    UnknownQueueError,
+  );
+  add(
+    'invalid queue name',
+    (c) => enqueue(anything, {}, { db: c, queue: 'bad queue!' }),
+    InvalidNameError,
+  );
+  add('bigint payload', (c) => enqueue(anything, { n: 10n }, { db: c }), InvalidPayloadError);
+  add(
+    'circular payload',
+    (c) => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return enqueue(anything, o, { db: c });
+    },
+    InvalidPayloadError,
+  );
+  add('NaN in payload', (c) => enqueue(anything, { n: NaN }, { db: c }), InvalidPayloadError);
+  add(
+    '\\u0000 in a string',
+    (c) => enqueue(anything, { s: 'a\u0000b' }, { db: c }),
+    InvalidPayloadError,
+  );
+  add('a Map', (c) => enqueue(anything, { m: new Map() }, { db: c }), InvalidPayloadError);
+  add(
+    'unknown option',
+    (c) => enqueue(anything, {}, { db: c, prority: 1 } as never),
+    InvalidOptionsError,
+  );
+  add(
+    'runAt and delayMs together',
+    (c) => enqueue(anything, {}, { db: c, runAt: new Date(), delayMs: 5 }),
+    InvalidOptionsError,
+  );
+  add(
+    'bulk with one bad payload',
+    (c) =>
+      enqueueMany(
+        [
+          { task: sendEmail, payload: { to: 'a@b.co' } },
+          { task: sendEmail, payload: { to: 'x' } },
+        ],
+        { db: c },
+      ),
+    InvalidPayloadError,
+  );
+  add(
+    'bulk into an unknown queue',
+    (c) => enqueueMany([{ task: anything, payload: 1, queue: 'missing' }], { db: c }),
+    UnknownQueueError,
+  );
+
+  it.each(cases)('%s → typed error, no row, transaction still usable', async (_name, fn, type) => {
+    const client = await db.current.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO app_order (note) VALUES ('before')`);
+      await expect((fn as (c: pg.PoolClient) => Promise<unknown>)(client)).rejects.toBeInstanceOf(
+        type,
+      );
+      // The transaction is still usable: a statement succeeds and the commit keeps it.
+      const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM sluice.job');
+      expect(rows[0]!.n).toBe('0');
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(await countJobs()).toBe(0);
+  });
+
+  it('the error names the zod issues and the missing queue', async () => {
+    const err = await enqueue(sendEmail, { to: 'nope' }, { db: db.current.pool }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidPayloadError);
+    expect((err as InvalidPayloadError).issues[0]?.path).toEqual(['to']);
+    expect((err as Error).message).toMatch(/to: /);
+    const err2 = await enqueue(anything, 1, { db: db.current.pool, queue: 'ghost' }).catch(
+      (e: unknown) => e,
+    );
+    expect((err2 as Error).message).toMatch(/unknown queue "ghost": create it with createQueue/);
+  });
+});
+
+describe('uniqueKey and bulk', () => {
+  it('20 concurrent enqueuers of the same key write exactly one row', async () => {
+    const pool = new pg.Pool({ connectionString: db.current.url, max: 20 });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const c = await pool.connect();
+        try {
+          await c.query('BEGIN');
+          const r = await enqueue(anything, { n: 1 }, { db: c, uniqueKey: 'report:2026-11-22' });
+          await c.query('COMMIT');
+          return r;
+        } finally {
+          c.release();
+        }
+      }),
+    );
+    await pool.end();
+    expect(await countJobs(`unique_key = 'report:2026-11-22'`)).toBe(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect(results.filter((r) => !r.isDuplicate)).toHaveLength(1);
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('bulk enqueue maps ids to inputs and reports duplicates', async () => {
+    await enqueue(anything, 0, { db: db.current.pool, uniqueKey: 'k0' });
+    const out = await enqueueMany(
+      [
+        { task: anything, payload: 1 },
+        { task: anything, payload: 2, uniqueKey: 'k0' },
+        { task: anything, payload: 3, uniqueKey: 'k1' },
+        { task: anything, payload: 4, uniqueKey: 'k1' },
+        { task: anything, payload: 5 },
+      ],
+      { db: db.current.pool },
+    );
+    expect(out.map((o) => o.isDuplicate)).toEqual([false, true, false, true, false]);
+    expect(out[3]!.id).toBe(out[2]!.id);
+    const { rows } = await db.current.pool.query<{ id: string; payload: unknown }>(
+      'SELECT id, payload FROM sluice.job WHERE id = ANY($1)',
+      [out.map((o) => o.id)],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r.payload]));
+    expect(out.map((o) => byId.get(o.id))).toEqual([1, 0, 3, 3, 5]);
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('100,000 jobs in one call', async () => {
+    const jobs = Array.from({ length: 100_000 }, (_, i) => ({ task: anything, payload: { i } }));
+    const out = await enqueueMany(jobs, { db: db.current.pool });
+    expect(out).toHaveLength(100_000);
+    expect(await countJobs()).toBe(100_000);
+    const { rows } = await db.current.pool.query<{ ok: boolean }>(
+      `SELECT bool_and((payload->>'i')::int = ord - 1) AS ok
+       FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord) JOIN sluice.job j ON j.id = t.id`,
+      [out.map((o) => o.id)],
+    );
+    expect(rows[0]!.ok).toBe(true);
+    await db.current.pool.query('TRUNCATE sluice.job');
+  });
+});
