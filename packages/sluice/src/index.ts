@@ -27,3 +27,8 @@ export type { DbTarget, PgQueryable } from './db.js';
 export { jobChannel, cancelChannel } from './names.js';
 export * from './errors.js';
 export type * from './types.js';
+export { createWorker, Worker, handleSignals } from './worker/worker.js';
+export type { WorkerOptions, JobEvent } from './worker/worker.js';
+export type { LeaderService } from './worker/leader.js';
+export { createLogger } from './worker/logger.js';
+export { snooze, cancel } from './job-directive.js';

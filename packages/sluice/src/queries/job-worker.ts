@@ -1,0 +1,314 @@
+// Worker-side statements on sluice.job: claim, finish, release, lease extension, rescue.
+// Every statement names the queue (the partition key) so the planner prunes to one partition,
+// and every finishing statement is conditional on the lease token (id, attempt, worker_id,
+// state = 'running'): a stale worker's late result matches no row and is never applied.
+import type { Executor } from '../db.js';
+import { inSchema } from '../schema-sql.js';
+
+export interface ClaimedJob {
+  id: string;
+  queue: string;
+  task: string;
+  payload: unknown;
+  attempt: number;
+  max_attempts: number;
+  group_key: string | null;
+  created_at: Date;
+}
+
+// The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
+// scan reads the index in order and stops at LIMIT; SKIP LOCKED lets workers claim side by side.
+const JOB_CLAIM = `
+WITH next AS (
+  SELECT j.id FROM sluice.job j
+  WHERE j.queue = $1 AND j.state = 'pending' AND j.run_at <= now()
+    AND NOT EXISTS (SELECT 1 FROM sluice.queue q WHERE q.name = $1 AND q.is_paused)
+  ORDER BY j.priority DESC, j.run_at, j.id
+  LIMIT $2
+  FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE sluice.job j
+SET state = 'running', attempt = j.attempt + 1, worker_id = $3, started_at = now(),
+  lease_expires_at = now() + $4::float8 * interval '1 millisecond'
+FROM next
+WHERE j.queue = $1 AND j.id = next.id
+RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key, j.created_at`;
+
+export async function jobClaim(
+  db: Executor,
+  schema: string,
+  p: { queue: string; limit: number; workerId: string; leaseMs: number },
+) {
+  const { rows } = await db.query<ClaimedJob>(inSchema(JOB_CLAIM, schema), [
+    p.queue,
+    p.limit,
+    p.workerId,
+    p.leaseMs,
+  ]);
+  return rows;
+}
+
+// Completion moves the row to history in one statement (or just deletes it when the queue keeps
+// no history: history_retention = 0).
+const JOB_COMPLETE = `
+WITH done AS (
+  DELETE FROM sluice.job j
+  USING unnest($2::bigint[], $3::int[], $4::text[]) AS t(id, attempt, result)
+  WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $5
+    AND j.state = 'running'
+  RETURNING j.*, t.result
+), kept AS (
+  INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+      max_attempts, unique_key, group_key, worker_id, progress, errors, result, created_at,
+      started_at)
+  SELECT d.id, d.queue, d.task, d.payload, 'completed', d.priority, d.run_at, d.attempt,
+    d.max_attempts, d.unique_key, d.group_key, d.worker_id, d.progress, d.errors,
+    d.result::jsonb, d.created_at, d.started_at
+  FROM done d
+  WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
+)
+SELECT id FROM done`;
+
+export async function jobComplete(
+  db: Executor,
+  schema: string,
+  p: {
+    queue: string;
+    workerId: string;
+    jobs: { id: string; attempt: number; resultJson: string | null }[];
+  },
+) {
+  const { rows } = await db.query<{ id: string }>(inSchema(JOB_COMPLETE, schema), [
+    p.queue,
+    p.jobs.map((j) => j.id),
+    p.jobs.map((j) => j.attempt),
+    p.jobs.map((j) => j.resultJson),
+    p.workerId,
+  ]);
+  return rows.map((r) => r.id);
+}
+
+// Failure: retry with back-off while attempts remain and the error is not permanent, otherwise
+// move to dead_letter with every attempt's error. One statement for the whole batch.
+const JOB_FAIL = `
+WITH t AS (
+  SELECT * FROM unnest($2::bigint[], $3::int[], $4::float8[], $5::text[], $6::boolean[])
+    AS t(id, attempt, delay_ms, error, is_permanent)
+), retried AS (
+  UPDATE sluice.job j
+  SET state = 'pending', run_at = now() + t.delay_ms * interval '1 millisecond',
+    errors = j.errors || jsonb_build_array(t.error::jsonb || jsonb_build_object('at', now())),
+    worker_id = NULL,
+    lease_expires_at = NULL
+  FROM t
+  WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $7
+    AND j.state = 'running' AND j.attempt < j.max_attempts AND NOT t.is_permanent
+  RETURNING j.id
+), dead AS (
+  DELETE FROM sluice.job j
+  USING t
+  WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $7
+    AND j.state = 'running' AND (j.attempt >= j.max_attempts OR t.is_permanent)
+  RETURNING j.*, t.error AS last_error, t.is_permanent
+), buried AS (
+  INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
+      max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
+  SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
+    d.unique_key, d.group_key, d.progress,
+    d.errors || jsonb_build_array(d.last_error::jsonb || jsonb_build_object('at', now())),
+    CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END, d.created_at,
+    d.started_at
+  FROM dead d
+  RETURNING id
+)
+SELECT id, 'retried' AS outcome FROM retried
+UNION ALL
+SELECT id, 'dead' AS outcome FROM buried`;
+
+export async function jobFail(
+  db: Executor,
+  schema: string,
+  p: {
+    queue: string;
+    workerId: string;
+    jobs: {
+      id: string;
+      attempt: number;
+      delayMs: number;
+      errorJson: string;
+      isPermanent: boolean;
+    }[];
+  },
+) {
+  const { rows } = await db.query<{ id: string; outcome: 'retried' | 'dead' }>(
+    inSchema(JOB_FAIL, schema),
+    [
+      p.queue,
+      p.jobs.map((j) => j.id),
+      p.jobs.map((j) => j.attempt),
+      p.jobs.map((j) => j.delayMs),
+      p.jobs.map((j) => j.errorJson),
+      p.jobs.map((j) => j.isPermanent),
+      p.workerId,
+    ],
+  );
+  return rows;
+}
+
+// Gives jobs back to the queue. `refund` undoes the attempt (jobs claimed but never started, or
+// snoozed); otherwise the attempt stays counted (aborted at shutdown after running).
+const JOB_RELEASE = `
+UPDATE sluice.job j
+SET state = 'pending', attempt = j.attempt - CASE WHEN t.refund THEN 1 ELSE 0 END,
+  run_at = now() + t.delay_ms * interval '1 millisecond', worker_id = NULL,
+  lease_expires_at = NULL,
+  errors = CASE WHEN t.error IS NULL THEN j.errors
+    ELSE j.errors || jsonb_build_array(t.error::jsonb || jsonb_build_object('at', now())) END
+FROM unnest($2::bigint[], $3::int[], $4::boolean[], $5::float8[], $6::text[])
+  AS t(id, attempt, refund, delay_ms, error)
+WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $7
+  AND j.state = 'running'
+RETURNING j.id`;
+
+export async function jobRelease(
+  db: Executor,
+  schema: string,
+  p: {
+    queue: string;
+    workerId: string;
+    jobs: {
+      id: string;
+      attempt: number;
+      refund: boolean;
+      delayMs: number;
+      errorJson: string | null;
+    }[];
+  },
+) {
+  const { rows } = await db.query<{ id: string }>(inSchema(JOB_RELEASE, schema), [
+    p.queue,
+    p.jobs.map((j) => j.id),
+    p.jobs.map((j) => j.attempt),
+    p.jobs.map((j) => j.refund),
+    p.jobs.map((j) => j.delayMs),
+    p.jobs.map((j) => j.errorJson),
+    p.workerId,
+  ]);
+  return rows.map((r) => r.id);
+}
+
+// A handler's cancel(): the job ends in history as cancelled.
+const JOB_CANCEL_RUNNING = `
+WITH gone AS (
+  DELETE FROM sluice.job j
+  WHERE j.queue = $1 AND j.id = $2 AND j.attempt = $3 AND j.worker_id = $4 AND j.state = 'running'
+  RETURNING j.*
+)
+INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+    max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason, created_at,
+    started_at)
+SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
+  g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors, $5, g.created_at,
+  g.started_at
+FROM gone g
+RETURNING id`;
+
+export async function jobCancelRunning(
+  db: Executor,
+  schema: string,
+  p: { queue: string; id: string; attempt: number; workerId: string; reason: string },
+) {
+  const { rows } = await db.query(inSchema(JOB_CANCEL_RUNNING, schema), [
+    p.queue,
+    p.id,
+    p.attempt,
+    p.workerId,
+    p.reason,
+  ]);
+  return rows.length > 0;
+}
+
+// Extends the leases of every job this worker holds and reports which of them were asked to
+// cancel. Queues are listed so partition pruning applies.
+const JOB_EXTEND_LEASES = `
+UPDATE sluice.job j
+SET lease_expires_at = now() + $3::float8 * interval '1 millisecond'
+WHERE j.queue = ANY($1::text[]) AND j.worker_id = $2 AND j.state = 'running'
+RETURNING j.id, j.cancel_requested_at IS NOT NULL AS is_cancel_requested`;
+
+export async function jobExtendLeases(
+  db: Executor,
+  schema: string,
+  p: { queues: string[]; workerId: string; leaseMs: number },
+) {
+  const { rows } = await db.query<{ id: string; is_cancel_requested: boolean }>(
+    inSchema(JOB_EXTEND_LEASES, schema),
+    [p.queues, p.workerId, p.leaseMs],
+  );
+  return rows;
+}
+
+export async function jobProgressSet(
+  db: Executor,
+  schema: string,
+  p: { queue: string; id: string; attempt: number; workerId: string; progressJson: string },
+) {
+  await db.query(
+    inSchema(
+      `UPDATE sluice.job SET progress = $5::jsonb
+       WHERE queue = $1 AND id = $2 AND attempt = $3 AND worker_id = $4 AND state = 'running'`,
+      schema,
+    ),
+    [p.queue, p.id, p.attempt, p.workerId, p.progressJson],
+  );
+}
+
+// Rescue: jobs whose lease expired go back to pending with back-off, or to dead letters when out
+// of attempts. Attempts were counted at claim, so a job that kills its process every time still
+// reaches dead letters after max_attempts.
+const JOB_RESCUE_EXPIRED = `
+WITH expired AS (
+  SELECT j.id, j.queue FROM sluice.job j
+  WHERE j.state = 'running' AND j.lease_expires_at < now()
+  ORDER BY j.lease_expires_at
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+), retried AS (
+  UPDATE sluice.job j
+  SET state = 'pending', worker_id = NULL, lease_expires_at = NULL,
+    run_at = now() + least(3600000, 1000 * 2 ^ least(j.attempt - 1, 20)) * interval '1 millisecond',
+    errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
+      'name', 'LeaseExpired', 'message', 'lease expired: the worker stopped heartbeating',
+      'worker_id', j.worker_id, 'at', now()))
+  FROM expired e
+  WHERE j.queue = e.queue AND j.id = e.id AND j.attempt < j.max_attempts
+  RETURNING j.id, j.queue, j.task, j.attempt, 'retried' AS outcome
+), dead AS (
+  DELETE FROM sluice.job j
+  USING expired e
+  WHERE j.queue = e.queue AND j.id = e.id AND j.attempt >= j.max_attempts
+  RETURNING j.*
+), buried AS (
+  INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
+      max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
+  SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
+    d.unique_key, d.group_key, d.progress,
+    d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'name', 'LeaseExpired',
+      'message', 'lease expired: the worker stopped heartbeating', 'worker_id', d.worker_id,
+      'at', now())),
+    'attempts_exhausted', d.created_at, d.started_at
+  FROM dead d
+  RETURNING id, queue, task, attempt, 'dead' AS outcome
+)
+SELECT * FROM retried UNION ALL SELECT * FROM buried`;
+
+export async function jobRescueExpired(db: Executor, schema: string, p: { limit: number }) {
+  const { rows } = await db.query<{
+    id: string;
+    queue: string;
+    task: string;
+    attempt: number;
+    outcome: 'retried' | 'dead';
+  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit]);
+  return rows;
+}

@@ -1,0 +1,161 @@
+// Batches job outcomes into few statements. A flush starts as soon as the previous one for the
+// same kind ends, so under load many outcomes share one statement and at idle one waits no time.
+import { EventEmitter } from 'node:events';
+import type { Executor } from '../db.js';
+import type { Logger } from '../define-task.js';
+import { jobComplete, jobFail, jobRelease } from '../queries/job-worker.js';
+
+export interface Token {
+  id: string;
+  queue: string;
+  task: string;
+  attempt: number;
+}
+
+export type Outcome =
+  | { kind: 'complete'; token: Token; resultJson: string | null }
+  | { kind: 'fail'; token: Token; delayMs: number; errorJson: string; isPermanent: boolean }
+  | { kind: 'release'; token: Token; refund: boolean; delayMs: number; errorJson: string | null };
+
+/** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the token. */
+export class Completer extends EventEmitter {
+  private pending: Outcome[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly idle: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Executor,
+    private readonly schema: string,
+    private readonly workerId: string,
+    private readonly logger: Logger,
+    private readonly maxBatch = 1000,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  push(outcome: Outcome): void {
+    this.pending.push(outcome);
+    if (!this.flushing) this.flushing = this.loop();
+  }
+
+  /** Resolves when everything pushed so far is written. */
+  async drain(): Promise<void> {
+    if (!this.flushing && this.pending.length === 0) return;
+    await new Promise<void>((r) => this.idle.push(r));
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      try {
+        await this.write(batch);
+      } catch (err) {
+        // Keep the outcomes and try again: losing them would only re-run jobs after rescue,
+        // but retrying keeps the common case (a brief connection blip) cheap.
+        this.logger.error({ err: String(err), count: batch.length }, 'completer flush failed');
+        this.pending.unshift(...batch);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    this.flushing = undefined;
+    for (const r of this.idle.splice(0)) r();
+  }
+
+  private async write(batch: Outcome[]): Promise<void> {
+    const groups = new Map<string, Outcome[]>();
+    for (const o of batch) {
+      const key = `${o.kind}\u0000${o.token.queue}`;
+      const list = groups.get(key);
+      if (list) list.push(o);
+      else groups.set(key, [o]);
+    }
+    await Promise.all([...groups.values()].map((g) => this.writeGroup(g)));
+  }
+
+  private async writeGroup(group: Outcome[]): Promise<void> {
+    const first = group[0]!;
+    const queue = first.token.queue;
+    const byId = new Map(group.map((o) => [o.token.id, o]));
+    const accepted = new Set<string>();
+    switch (first.kind) {
+      case 'complete': {
+        const ids = await jobComplete(this.db, this.schema, {
+          queue,
+          workerId: this.workerId,
+          jobs: group.map((o) => ({
+            id: o.token.id,
+            attempt: o.token.attempt,
+            resultJson: o.kind === 'complete' ? o.resultJson : null,
+          })),
+        });
+        for (const id of ids) {
+          accepted.add(id);
+          this.emit('completed', byId.get(id)!.token);
+        }
+        break;
+      }
+      case 'fail': {
+        const rows = await jobFail(this.db, this.schema, {
+          queue,
+          workerId: this.workerId,
+          jobs: group.map((o) => {
+            const f = o as Extract<Outcome, { kind: 'fail' }>;
+            return {
+              id: f.token.id,
+              attempt: f.token.attempt,
+              delayMs: f.delayMs,
+              errorJson: f.errorJson,
+              isPermanent: f.isPermanent,
+            };
+          }),
+        });
+        for (const r of rows) {
+          accepted.add(r.id);
+          this.emit(r.outcome, byId.get(r.id)!.token);
+        }
+        break;
+      }
+      case 'release': {
+        const ids = await jobRelease(this.db, this.schema, {
+          queue,
+          workerId: this.workerId,
+          jobs: group.map((o) => {
+            const r = o as Extract<Outcome, { kind: 'release' }>;
+            return {
+              id: r.token.id,
+              attempt: r.token.attempt,
+              refund: r.refund,
+              delayMs: r.delayMs,
+              errorJson: r.errorJson,
+            };
+          }),
+        });
+        for (const id of ids) {
+          accepted.add(id);
+          this.emit('released', byId.get(id)!.token);
+        }
+        break;
+      }
+    }
+    for (const o of group) {
+      if (!accepted.has(o.token.id)) {
+        // The lease was lost (rescued, cancelled or re-claimed): a stale result is never applied.
+        this.logger.warn(
+          {
+            jobId: o.token.id,
+            queue,
+            task: o.token.task,
+            attempt: o.token.attempt,
+            outcome: o.kind,
+          },
+          'stale result rejected: job no longer held by this worker',
+        );
+        this.emit('rejected', o.token);
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// Leader election by lease row (sluice.leader): the holder renews every leaseMs/3; when it stops
+// renewing (crash, pause, lost connection) another worker takes over once the lease expires.
+// A worker that fails to renew steps down at once and stops its services, so two leaders never
+// act on purpose at the same time; the services are written to be safe if they briefly do.
+import type { Executor } from '../db.js';
+import type { Logger } from '../define-task.js';
+import { jobRescueExpired } from '../queries/job-worker.js';
+import { leaderAttemptElect, leaderResign, workerDeleteStale } from '../queries/worker.js';
+
+/** A long-running part that runs only on the leader (cron scheduler, maintenance). */
+export interface LeaderService {
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+export interface LeaderConfig {
+  db: Executor;
+  schema: string;
+  workerId: string;
+  logger: Logger;
+  leaseMs: number;
+  rescueIntervalMs: number;
+  services: LeaderService[];
+  isEligible: boolean;
+  onRescued(
+    rows: { id: string; queue: string; task: string; attempt: number; outcome: string }[],
+  ): void;
+}
+
+export class Leader {
+  private isLeader = false;
+  private electTimer: NodeJS.Timeout | undefined;
+  private rescueTimer: NodeJS.Timeout | undefined;
+  private isStopped = false;
+
+  constructor(private readonly c: LeaderConfig) {}
+
+  start(): void {
+    if (!this.c.isEligible) return;
+    const every = Math.max(50, Math.floor(this.c.leaseMs / 3));
+    this.electTimer = setInterval(() => void this.elect(), every);
+    void this.elect();
+  }
+
+  private async elect(): Promise<void> {
+    if (this.isStopped) return;
+    let isElected = false;
+    try {
+      isElected = await leaderAttemptElect(this.c.db, this.c.schema, {
+        name: 'maintenance',
+        workerId: this.c.workerId,
+        ttlMs: this.c.leaseMs,
+      });
+    } catch (err) {
+      this.c.logger.warn({ err: String(err) }, 'leader election failed');
+    }
+    if (isElected && !this.isLeader && !this.isStopped) await this.becomeLeader();
+    else if (!isElected && this.isLeader) await this.stepDown();
+  }
+
+  private async becomeLeader(): Promise<void> {
+    this.isLeader = true;
+    this.c.logger.info({}, 'elected leader');
+    this.rescueTimer = setInterval(() => void this.rescue(), this.c.rescueIntervalMs);
+    void this.rescue();
+    for (const s of this.c.services) {
+      try {
+        await s.start();
+      } catch (err) {
+        this.c.logger.error({ err: String(err) }, 'leader service failed to start');
+      }
+    }
+  }
+
+  private async stepDown(): Promise<void> {
+    this.isLeader = false;
+    clearInterval(this.rescueTimer);
+    for (const s of this.c.services) {
+      try {
+        await s.stop();
+      } catch (err) {
+        this.c.logger.error({ err: String(err) }, 'leader service failed to stop');
+      }
+    }
+  }
+
+  /** Returns expired jobs to pending (or dead letters) and forgets workers that stopped. */
+  async rescue(): Promise<void> {
+    try {
+      for (;;) {
+        const rows = await jobRescueExpired(this.c.db, this.c.schema, { limit: 1000 });
+        if (rows.length > 0) {
+          this.c.logger.warn({ count: rows.length }, 'rescued jobs with expired leases');
+          this.c.onRescued(rows);
+        }
+        if (rows.length < 1000) break;
+      }
+      await workerDeleteStale(this.c.db, this.c.schema, this.c.leaseMs * 2);
+    } catch (err) {
+      this.c.logger.warn({ err: String(err) }, 'rescue failed; will retry');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    clearInterval(this.electTimer);
+    if (this.isLeader) {
+      await this.stepDown();
+      await leaderResign(this.c.db, this.c.schema, {
+        name: 'maintenance',
+        workerId: this.c.workerId,
+      }).catch(() => undefined);
+    }
+  }
+}

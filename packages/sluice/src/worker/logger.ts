@@ -1,0 +1,30 @@
+// The default logger: JSON lines on stderr, pino-compatible in shape. Level from SLUICE_LOG_LEVEL.
+import type { Logger } from '../define-task.js';
+
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 } as const;
+type Level = keyof typeof LEVELS;
+
+/**
+ * A small pino-shaped logger writing JSON lines to stderr.
+ * @example const logger = createLogger('warn', { service: 'mailer' });
+ */
+export function createLogger(
+  level: Level = (process.env.SLUICE_LOG_LEVEL as Level | undefined) ?? 'info',
+  bindings: object = {},
+): Logger {
+  const min = LEVELS[level] ?? LEVELS.info;
+  const write = (lvl: Exclude<Level, 'silent'>) => (obj: object, msg?: string) => {
+    if (LEVELS[lvl] < min) return;
+    process.stderr.write(
+      JSON.stringify({ level: lvl, time: new Date().toISOString(), ...bindings, ...obj, msg }) +
+        '\n',
+    );
+  };
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    child: (more: object) => createLogger(level, { ...bindings, ...more }),
+  };
+}

@@ -1,0 +1,530 @@
+// The worker process's runtime: claims jobs of its queues, runs them with concurrency slots,
+// batches their outcomes, heartbeats its leases, and (when elected) rescues expired jobs.
+// See README.md beside this file for the design notes.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { z } from 'zod';
+import { toExecutor, type Executor } from '../db.js';
+import type { Logger, Task } from '../define-task.js';
+import { InvalidOptionsError } from '../errors.js';
+import { assertName, assertSchemaName } from '../names.js';
+import {
+  jobCancelRunning,
+  jobClaim,
+  jobExtendLeases,
+  jobProgressSet,
+  type ClaimedJob,
+} from '../queries/job-worker.js';
+import {
+  workerHeartbeat,
+  workerRegister,
+  workerUnregister,
+  workerWaitingSet,
+} from '../queries/worker.js';
+import { Completer, type Token } from './completer.js';
+import { errorJson, runJob, type RunOutcome } from './executor.js';
+import { Leader, type LeaderService } from './leader.js';
+import { createLogger } from './logger.js';
+import { Notifier } from './notifier.js';
+
+const workerOptionsSchema = z
+  .object({
+    db: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+    tasks: z
+      .array(z.custom<Task>((t) => typeof t === 'object' && t !== null && 'name' in t))
+      .min(1),
+    queues: z.array(z.string()).min(1).optional(),
+    concurrency: z.number().int().min(1).max(10_000).default(10),
+    bufferSize: z.number().int().min(0).optional(),
+    schema: z.string().default('sluice'),
+    pollIntervalMs: z.number().int().min(10).default(1000),
+    leaseMs: z.number().int().min(100).default(30_000),
+    heartbeatIntervalMs: z.number().int().min(10).optional(),
+    rescueIntervalMs: z.number().int().min(10).default(5000),
+    isListenEnabled: z.boolean().default(true),
+    isLeaderEligible: z.boolean().default(true),
+    livenessIntervalMs: z.number().int().min(100).default(30_000),
+    graceMs: z.number().int().min(0).default(25_000),
+    logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null).optional(),
+    leaderServices: z.array(z.custom<LeaderService>()).default([]),
+  })
+  .strict();
+
+/** Options of {@link createWorker}; see the README for every default. */
+export type WorkerOptions = z.input<typeof workerOptionsSchema>;
+
+/** A finished or failed job as events report it. */
+export interface JobEvent {
+  job: Token;
+  durationMs?: number;
+  error?: unknown;
+  result?: unknown;
+}
+
+interface RunningJob {
+  job: ClaimedJob;
+  controller: AbortController;
+  abortedBy: 'shutdown' | 'cancel' | undefined;
+  startedAt: number;
+  done: Promise<void>;
+}
+
+/**
+ * Creates a worker; call `start()` to begin. Events: `job:completed`, `job:failed`,
+ * `job:retried`, `job:dead`, `job:rescued`, `job:rejected`, `error`.
+ * @example const w = createWorker({ db: process.env.DATABASE_URL!, tasks: [sendEmail.handle(send)] }); await w.start();
+ */
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}
+
+export class Worker extends EventEmitter {
+  /** Random per boot; the worker's row in sluice.worker. */
+  readonly id = randomUUID();
+  private readonly o: z.output<typeof workerOptionsSchema>;
+  private readonly logger: Logger;
+  private readonly tasks = new Map<string, Task>();
+  private readonly queues: string[];
+  private readonly capacity: number;
+  private readonly pool: pg.Pool;
+  private readonly db: Executor;
+  private readonly completer: Completer;
+  private readonly notifier: Notifier | undefined;
+  private readonly leader: Leader;
+  private readonly running = new Map<string, RunningJob>();
+  private buffer: ClaimedJob[] = [];
+  private readonly drainedQueues = new Set<string>();
+  private readonly waitingQueues = new Set<string>();
+  private isFetching = false;
+  private isFetchRequested = false;
+  private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
+  private pollTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopPromise: Promise<void> | undefined;
+  private readonly inFinish = new Set<Promise<void>>();
+  private readonly startTimes = new Map<string, number>();
+
+  constructor(options: WorkerOptions) {
+    super();
+    const parsed = workerOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new InvalidOptionsError('worker options', z.prettifyError(parsed.error), {
+        cause: parsed.error,
+      });
+    }
+    this.o = parsed.data;
+    assertSchemaName(this.o.schema);
+    for (const t of this.o.tasks) {
+      if (typeof t.handler !== 'function') {
+        throw new InvalidOptionsError(
+          'worker tasks',
+          `task "${t.name}" has no handler: use task.handle(fn)`,
+        );
+      }
+      this.tasks.set(t.name, t);
+    }
+    this.queues = [...new Set(this.o.queues ?? this.o.tasks.map((t) => t.queue))];
+    this.queues.forEach((q) => assertName('queue', q));
+    this.capacity = this.o.concurrency + (this.o.bufferSize ?? this.o.concurrency);
+    this.logger =
+      (this.o.logger ?? createLogger()).child?.({ workerId: this.id }) ??
+      this.o.logger ??
+      createLogger();
+    const connection: pg.PoolConfig =
+      typeof this.o.db === 'string'
+        ? { connectionString: this.o.db }
+        : (this.o.db);
+    // Worker statements may be lost in a server crash without harm (the job just runs again), so
+    // they skip the commit flush; producers' transactions are never touched.
+    this.pool = new pg.Pool({
+      max: 4,
+      ...connection,
+      options: [connection.options, '-c synchronous_commit=off'].filter(Boolean).join(' '),
+    });
+    this.pool.on('error', (err) => this.logger.warn({ err: String(err) }, 'idle connection error'));
+    this.db = toExecutor(this.pool);
+    this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
+    this.completer.on('completed', (t: Token) => this.emitJob('job:completed', t));
+    this.completer.on('retried', (t: Token) => this.emitJob('job:retried', t));
+    this.completer.on('dead', (t: Token) => this.emitJob('job:dead', t));
+    this.completer.on('released', (t: Token) => this.emitJob('job:released', t));
+    this.completer.on('rejected', (t: Token) => this.emitJob('job:rejected', t));
+    if (this.o.isListenEnabled) {
+      this.notifier = new Notifier({
+        connection,
+        schema: this.o.schema,
+        workerId: this.id,
+        logger: this.logger,
+        livenessIntervalMs: this.o.livenessIntervalMs,
+        maxBackoffMs: 5000,
+      });
+      this.notifier.on('job', (queue: string) => this.wake(queue));
+      this.notifier.on('cancel', (id: string) => this.abortForCancel(id));
+      // Catch up after every (re)connect: notifications sent while disconnected are lost.
+      this.notifier.on('connected', () => this.wakeAll());
+    }
+    this.leader = new Leader({
+      db: this.db,
+      schema: this.o.schema,
+      workerId: this.id,
+      logger: this.logger,
+      leaseMs: this.o.leaseMs,
+      rescueIntervalMs: this.o.rescueIntervalMs,
+      services: this.o.leaderServices,
+      isEligible: this.o.isLeaderEligible,
+      onRescued: (rows) =>
+        rows.forEach((r) => this.emit('job:rescued', { job: r, outcome: r.outcome })),
+    });
+  }
+
+  /** Jobs claimed and not yet finished: running plus buffered. */
+  get inFlight(): number {
+    return this.running.size + this.buffer.length;
+  }
+
+  private emitJob(event: string, token: Token): void {
+    const started = this.startTimes.get(token.id);
+    if (event !== 'job:retried' || started !== undefined) this.startTimes.delete(token.id);
+    const durationMs = started === undefined ? undefined : Date.now() - started;
+    this.emit(event, { job: token, durationMs } satisfies JobEvent);
+  }
+
+  /** Registers the worker and starts claiming. Resolves once the first claim ran. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new InvalidOptionsError('worker', 'start() called twice');
+    this.state = 'started';
+    await workerRegister(this.db, this.o.schema, {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      queues: this.queues,
+      concurrency: this.o.concurrency,
+    });
+    this.notifier?.start();
+    this.leader.start();
+    const hb = this.o.heartbeatIntervalMs ?? Math.max(50, Math.floor(this.o.leaseMs / 3));
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), hb);
+    this.pollTimer = setInterval(() => this.wakeAll(), this.o.pollIntervalMs);
+    this.logger.info({ queues: this.queues, concurrency: this.o.concurrency }, 'worker started');
+    this.wakeAll();
+  }
+
+  /** Marks every queue as possibly non-empty and claims. */
+  private wakeAll(): void {
+    this.drainedQueues.clear();
+    this.requestFetch();
+  }
+
+  private wake(queue: string): void {
+    if (!this.queues.includes(queue)) return;
+    this.drainedQueues.delete(queue);
+    this.requestFetch();
+  }
+
+  private requestFetch(): void {
+    if (this.state !== 'started') return;
+    if (this.isFetching) {
+      this.isFetchRequested = true;
+      return;
+    }
+    void this.fetchLoop();
+  }
+
+  private async fetchLoop(): Promise<void> {
+    this.isFetching = true;
+    try {
+      do {
+        this.isFetchRequested = false;
+        for (const queue of this.queues) {
+          const room = this.capacity - this.inFlight;
+          if (this.state !== 'started' || room <= 0) break;
+          if (this.drainedQueues.has(queue)) continue;
+          const jobs = await jobClaim(this.db, this.o.schema, {
+            queue,
+            limit: room,
+            workerId: this.id,
+            leaseMs: this.o.leaseMs,
+          });
+          if (this.state !== 'started') {
+            // Stopped while claiming: give them straight back without using an attempt.
+            jobs.forEach((j) => this.releaseUnstarted(j));
+            break;
+          }
+          this.buffer.push(...jobs);
+          this.pump();
+          await this.setWaiting(queue, jobs.length < room);
+          if (jobs.length < room) this.drainedQueues.add(queue);
+        }
+      } while (this.isFetchRequested && this.state === 'started');
+    } catch (err) {
+      this.logger.error({ err: String(err) }, 'claim failed; polling will retry');
+      this.emit('error', err);
+    } finally {
+      this.isFetching = false;
+    }
+  }
+
+  /** Records (or clears) "this worker waits for jobs of queue", which gates enqueue's NOTIFY. */
+  private async setWaiting(queue: string, isWaiting: boolean): Promise<void> {
+    if (!this.notifier || this.waitingQueues.has(queue) === isWaiting) return;
+    await workerWaitingSet(this.db, this.o.schema, { workerId: this.id, queue, isWaiting });
+    if (isWaiting) this.waitingQueues.add(queue);
+    else this.waitingQueues.delete(queue);
+  }
+
+  private pump(): void {
+    while (
+      this.running.size < this.o.concurrency &&
+      this.buffer.length > 0 &&
+      this.state !== 'stopped'
+    ) {
+      this.startJob(this.buffer.shift()!);
+    }
+    // Refill before the buffer runs dry, so slots never wait for a claim round trip.
+    if (this.buffer.length <= Math.floor((this.capacity - this.o.concurrency) / 2))
+      this.requestFetch();
+  }
+
+  private startJob(job: ClaimedJob): void {
+    const controller = new AbortController();
+    const entry: RunningJob = {
+      job,
+      controller,
+      abortedBy: undefined,
+      startedAt: Date.now(),
+      done: Promise.resolve(),
+    };
+    this.startTimes.set(job.id, entry.startedAt);
+    const logger =
+      this.logger.child?.({
+        jobId: job.id,
+        queue: job.queue,
+        task: job.task,
+        attempt: job.attempt,
+      }) ?? this.logger;
+    let lastProgressAt = 0;
+    entry.done = runJob(
+      job,
+      this.tasks.get(job.task),
+      {
+        signal: controller.signal,
+        logger,
+        isAbortedByWorker: () => entry.abortedBy !== undefined,
+        heartbeat: () => this.heartbeat(),
+        progress: async (value: unknown) => {
+          this.emit('job:progress', { job: job, progress: value });
+          // Throttled: progress is advisory and must not turn into a write per tick.
+          if (Date.now() - lastProgressAt < 250) return;
+          lastProgressAt = Date.now();
+          await jobProgressSet(this.db, this.o.schema, {
+            queue: job.queue,
+            id: job.id,
+            attempt: job.attempt,
+            workerId: this.id,
+            progressJson: JSON.stringify(value ?? null),
+          });
+        },
+      },
+      controller,
+    ).then((outcome) => this.finish(entry, outcome));
+    this.running.set(job.id, entry);
+  }
+
+  private finish(entry: RunningJob, outcome: RunOutcome): void {
+    const { job } = entry;
+    const durationMs = Date.now() - entry.startedAt;
+    const fields = {
+      jobId: job.id,
+      queue: job.queue,
+      task: job.task,
+      attempt: job.attempt,
+      durationMs,
+    };
+    this.running.delete(job.id);
+    switch (outcome.kind) {
+      case 'complete':
+        this.logger.debug(fields, 'job completed');
+        this.completer.push(outcome);
+        break;
+      case 'fail': {
+        const err = JSON.parse(outcome.errorJson) as { name: string; message: string };
+        this.logger.warn({ ...fields, error: `${err.name}: ${err.message}` }, 'job failed');
+        this.emit('job:failed', { job: outcome.token, durationMs, error: err } satisfies JobEvent);
+        this.completer.push(outcome);
+        break;
+      }
+      case 'release':
+        this.completer.push(outcome);
+        break;
+      case 'cancel':
+        this.trackFinish(this.recordCancel(outcome.token, outcome.reason));
+        break;
+      case 'aborted':
+        if (entry.abortedBy === 'cancel') {
+          this.trackFinish(this.recordCancel(outcome.token, 'cancelled'));
+        } else {
+          this.logger.warn(fields, 'job aborted by shutdown; released');
+          this.completer.push({
+            kind: 'release',
+            token: outcome.token,
+            refund: false,
+            delayMs: 0,
+            errorJson: errorJson(new Error('aborted: worker shut down'), job.attempt),
+          });
+        }
+        break;
+    }
+    this.pump();
+  }
+
+  private trackFinish(p: Promise<void>): void {
+    this.inFinish.add(p);
+    void p.finally(() => this.inFinish.delete(p));
+  }
+
+  private async recordCancel(token: Token, reason: string): Promise<void> {
+    try {
+      const ok = await jobCancelRunning(this.db, this.o.schema, {
+        ...token,
+        workerId: this.id,
+        reason,
+      });
+      this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token);
+    } catch (err) {
+      this.logger.error({ err: String(err), jobId: token.id }, 'recording cancellation failed');
+    }
+  }
+
+  private abortForCancel(id: string): void {
+    const entry = this.running.get(id);
+    if (!entry || entry.abortedBy) return;
+    entry.abortedBy = 'cancel';
+    entry.controller.abort(new Error('job cancelled'));
+  }
+
+  private releaseUnstarted(job: ClaimedJob): void {
+    this.completer.push({
+      kind: 'release',
+      token: { id: job.id, queue: job.queue, task: job.task, attempt: job.attempt },
+      refund: true,
+      delayMs: 0,
+      errorJson: null,
+    });
+  }
+
+  private isHeartbeating = false;
+
+  /** Keeps this worker's row and leases alive and picks up cancellations of its jobs. */
+  private async heartbeat(): Promise<void> {
+    if (this.isHeartbeating || this.state === 'stopped' || this.state === 'new') return;
+    this.isHeartbeating = true;
+    try {
+      const isKnown = await workerHeartbeat(this.db, this.o.schema, this.id);
+      if (!isKnown && this.state === 'started') {
+        // Our row was removed as stale (e.g. the process was paused): register again.
+        await workerRegister(this.db, this.o.schema, {
+          id: this.id,
+          host: hostname(),
+          pid: process.pid,
+          queues: this.queues,
+          concurrency: this.o.concurrency,
+        });
+        this.waitingQueues.clear();
+      }
+      const held = await jobExtendLeases(this.db, this.o.schema, {
+        queues: this.queues,
+        workerId: this.id,
+        leaseMs: this.o.leaseMs,
+      });
+      for (const row of held) if (row.is_cancel_requested) this.abortForCancel(row.id);
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'heartbeat failed; will retry');
+    } finally {
+      this.isHeartbeating = false;
+    }
+  }
+
+  /**
+   * Stops claiming at once, gives back buffered jobs without using an attempt, lets running jobs
+   * finish within `graceMs` (default the worker's, 25 s), then aborts and releases the rest.
+   */
+  stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.stopPromise ??= this.doStop(options.graceMs ?? this.o.graceMs);
+    return this.stopPromise;
+  }
+
+  /** Aborts running jobs now (a second signal during a graceful stop). */
+  abortAll(): void {
+    for (const entry of this.running.values()) {
+      if (entry.abortedBy) continue;
+      entry.abortedBy = 'shutdown';
+      entry.controller.abort(new Error('worker shutting down'));
+    }
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      await this.pool.end();
+      return;
+    }
+    this.state = 'stopping';
+    clearInterval(this.pollTimer);
+    this.logger.info(
+      { running: this.running.size, buffered: this.buffer.length },
+      'worker stopping',
+    );
+    await this.notifier?.stop();
+    const buffered = this.buffer;
+    this.buffer = [];
+    buffered.forEach((j) => this.releaseUnstarted(j));
+    while (this.isFetching) await new Promise((r) => setTimeout(r, 5));
+    const graceTimer = setTimeout(() => this.abortAll(), graceMs);
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    clearTimeout(graceTimer);
+    await Promise.all(this.inFinish);
+    await this.completer.drain();
+    clearInterval(this.heartbeatTimer);
+    this.state = 'stopped';
+    await this.leader.stop();
+    try {
+      await workerUnregister(this.db, this.o.schema, this.id);
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'unregister failed');
+    }
+    await this.pool.end();
+    this.logger.info({}, 'worker stopped');
+    this.emit('stopped');
+  }
+}
+
+/**
+ * Stops `worker` gracefully on SIGTERM/SIGINT and exits 0; a second signal aborts running jobs
+ * at once. Returns a function that removes the handlers.
+ */
+export function handleSignals(
+  worker: Worker,
+  options: { graceMs?: number; exit?: boolean } = {},
+): () => void {
+  let count = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      void worker.stop({ graceMs: options.graceMs }).then(
+        () => options.exit !== false && process.exit(0),
+        () => process.exit(1),
+      );
+    } else {
+      worker.abortAll();
+    }
+    void signal;
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}
