@@ -4,3 +4,5 @@ export type { RunningPostgres } from './embedded-postgres.js';
 export { createTemplateDatabase, createTestDatabase, withDatabase } from './databases.js';
 export type { TestDatabase } from './databases.js';
 export { eventually } from './eventually.js';
+export { spawnNode, killAllProcesses } from './processes.js';
+export type { TestProcess } from './processes.js';

@@ -276,7 +276,7 @@ WITH expired AS (
 ), retried AS (
   UPDATE sluice.job j
   SET state = 'pending', worker_id = NULL, lease_expires_at = NULL,
-    run_at = now() + least(3600000, 1000 * 2 ^ least(j.attempt - 1, 20)) * interval '1 millisecond',
+    run_at = now() + least(3600000, $2::float8 * 2 ^ least(j.attempt - 1, 20)) * interval '1 millisecond',
     errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
       'name', 'LeaseExpired', 'message', 'lease expired: the worker stopped heartbeating',
       'worker_id', j.worker_id, 'at', now()))
@@ -302,13 +302,17 @@ WITH expired AS (
 )
 SELECT * FROM retried UNION ALL SELECT * FROM buried`;
 
-export async function jobRescueExpired(db: Executor, schema: string, p: { limit: number }) {
+export async function jobRescueExpired(
+  db: Executor,
+  schema: string,
+  p: { limit: number; backoffMs: number },
+) {
   const { rows } = await db.query<{
     id: string;
     queue: string;
     task: string;
     attempt: number;
     outcome: 'retried' | 'dead';
-  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit]);
+  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit, p.backoffMs]);
   return rows;
 }

@@ -20,6 +20,7 @@ export interface LeaderConfig {
   logger: Logger;
   leaseMs: number;
   rescueIntervalMs: number;
+  rescueBackoffMs: number;
   services: LeaderService[];
   isEligible: boolean;
   onRescued(
@@ -88,7 +89,10 @@ export class Leader {
   async rescue(): Promise<void> {
     try {
       for (;;) {
-        const rows = await jobRescueExpired(this.c.db, this.c.schema, { limit: 1000 });
+        const rows = await jobRescueExpired(this.c.db, this.c.schema, {
+          limit: 1000,
+          backoffMs: this.c.rescueBackoffMs,
+        });
         if (rows.length > 0) {
           this.c.logger.warn({ count: rows.length }, 'rescued jobs with expired leases');
           this.c.onRescued(rows);

@@ -43,6 +43,7 @@ const workerOptionsSchema = z
     leaseMs: z.number().int().min(100).default(30_000),
     heartbeatIntervalMs: z.number().int().min(10).optional(),
     rescueIntervalMs: z.number().int().min(10).default(5000),
+    rescueBackoffMs: z.number().int().min(0).default(1000),
     isListenEnabled: z.boolean().default(true),
     isLeaderEligible: z.boolean().default(true),
     livenessIntervalMs: z.number().int().min(100).default(30_000),
@@ -172,6 +173,7 @@ export class Worker extends EventEmitter {
       logger: this.logger,
       leaseMs: this.o.leaseMs,
       rescueIntervalMs: this.o.rescueIntervalMs,
+      rescueBackoffMs: this.o.rescueBackoffMs,
       services: this.o.leaderServices,
       isEligible: this.o.isLeaderEligible,
       onRescued: (rows) =>
@@ -260,7 +262,8 @@ export class Worker extends EventEmitter {
       } while (this.isFetchRequested && this.state === 'started');
     } catch (err) {
       this.logger.error({ err: String(err) }, 'claim failed; polling will retry');
-      this.emit('error', err);
+      // An 'error' event without listeners would throw and crash the process.
+      if (this.listenerCount('error') > 0) this.emit('error', err);
     } finally {
       this.isFetching = false;
     }
