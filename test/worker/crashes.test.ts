@@ -45,18 +45,27 @@ describe('crashes and leases', () => {
     const ids = await enqueueLedger(db.current, 50, { firstAttemptSleepMs: 60_000 });
     const a = startWorker(db.current, { ...FAST, CONCURRENCY: '50', BUFFER_SIZE: '0' });
     await eventually(async () => {
-      const [r] = await rows<{ n: string }>(db.current, `SELECT count(*) AS n FROM ledger WHERE pid = $1`, [a.pid]);
+      const [r] = await rows<{ n: string }>(
+        db.current,
+        `SELECT count(*) AS n FROM ledger WHERE pid = $1`,
+        [a.pid],
+      );
       expect(r!.n).toBe('50');
     });
     a.kill('SIGKILL');
     await a.exited;
     const killedAt = Date.now();
     const b = startWorker(db.current, { ...FAST, CONCURRENCY: '50' });
-    await eventually(async () => expect((await countHistory(ids)).n).toBe('50'), { timeoutMs: 15_000 });
+    await eventually(async () => expect((await countHistory(ids)).n).toBe('50'), {
+      timeoutMs: 15_000,
+    });
     // lease (1.5 s) + leader takeover (≤ lease) + rescue interval + a few seconds
     expect(Date.now() - killedAt).toBeLessThan(10_000);
     expect(await countHistory(ids)).toEqual({ n: '50', d: '50' });
-    const attempts = await rows<{ attempt: number }>(db.current, `SELECT DISTINCT attempt FROM sluice.job_history`);
+    const attempts = await rows<{ attempt: number }>(
+      db.current,
+      `SELECT DISTINCT attempt FROM sluice.job_history`,
+    );
     expect(attempts).toEqual([{ attempt: 2 }]);
     await stopAll([b]);
   });
@@ -72,7 +81,10 @@ describe('crashes and leases', () => {
     a.kill('SIGCONT');
     await a.waitFor((e) => e.event === 'job:rejected' && e.id === id, 20_000);
     expect(await countHistory([id!])).toEqual({ n: '1', d: '1' });
-    const [h] = await rows<{ attempt: number; worker_id: string }>(db.current, 'SELECT attempt FROM sluice.job_history');
+    const [h] = await rows<{ attempt: number; worker_id: string }>(
+      db.current,
+      'SELECT attempt FROM sluice.job_history',
+    );
     expect(h!.attempt).toBe(2);
     expect(a.events.some((e) => e.event === 'job:completed' && e.id === id)).toBe(false);
     await stopAll([a, b]);
@@ -82,7 +94,9 @@ describe('crashes and leases', () => {
     await reset();
     const [id] = await enqueueLedger(db.current, 1, { sleepMs: 3 * 1500 });
     const procs = [startWorker(db.current, FAST), startWorker(db.current, FAST)];
-    await eventually(async () => expect((await countHistory([id!])).n).toBe('1'), { timeoutMs: 20_000 });
+    await eventually(async () => expect((await countHistory([id!])).n).toBe('1'), {
+      timeoutMs: 20_000,
+    });
     const ledger = await rows(db.current, 'SELECT attempt FROM ledger');
     expect(ledger).toEqual([{ attempt: 1 }]);
     expect(procs.flatMap((p) => p.events).filter((e) => e.event === 'job:rescued')).toEqual([]);
@@ -105,14 +119,27 @@ describe('crashes and leases', () => {
         current = startWorker(db.current, { ...FAST, CONCURRENCY: '4', LEASE_MS: '800' });
       }
     })();
-    await eventually(async () => expect((await rows(db.current, 'SELECT id FROM sluice.dead_letter')).length).toBe(1), {
-      timeoutMs: 45_000,
-    });
-    const [dead] = await rows<{ id: string; attempt: number }>(db.current, 'SELECT id, attempt FROM sluice.dead_letter');
+    await eventually(
+      async () =>
+        expect((await rows(db.current, 'SELECT id FROM sluice.dead_letter')).length).toBe(1),
+      {
+        timeoutMs: 45_000,
+      },
+    );
+    const [dead] = await rows<{ id: string; attempt: number }>(
+      db.current,
+      'SELECT id, attempt FROM sluice.dead_letter',
+    );
     expect(dead).toEqual({ id: poison, attempt: 5 });
-    const [poisonRuns] = await rows<{ n: string }>(db.current, 'SELECT count(*) AS n FROM ledger WHERE job_id = $1', [poison]);
+    const [poisonRuns] = await rows<{ n: string }>(
+      db.current,
+      'SELECT count(*) AS n FROM ledger WHERE job_id = $1',
+      [poison],
+    );
     expect(poisonRuns!.n).toBe('5');
-    await eventually(async () => expect((await countHistory(normal)).n).toBe('40'), { timeoutMs: 30_000 });
+    await eventually(async () => expect((await countHistory(normal)).n).toBe('40'), {
+      timeoutMs: 30_000,
+    });
     expect(restarts).toBeGreaterThanOrEqual(5);
     isDone = true;
     current.kill('SIGTERM');
@@ -127,17 +154,22 @@ describe('crashes and leases', () => {
     const extra = await enqueueLedger(db.current, 10, { sleepMs: 10 });
     const w = startWorker(db.current, { CONCURRENCY: '4', BUFFER_SIZE: '4', GRACE_MS: '1500' });
     await eventually(async () => {
-      const [r] = await rows<{ n: string }>(db.current, 'SELECT count(DISTINCT job_id) AS n FROM ledger');
+      const [r] = await rows<{ n: string }>(
+        db.current,
+        'SELECT count(DISTINCT job_id) AS n FROM ledger',
+      );
       expect(r!.n).toBe('4');
     });
     w.kill('SIGTERM');
     const { code } = await w.exited;
     expect(code).toBe(0);
     expect((await countHistory(short)).n).toBe('2');
-    const left = await rows<{ id: string; state: string; attempt: number; errors: { message: string }[] }>(
-      db.current,
-      'SELECT id, state, attempt, errors FROM sluice.job ORDER BY id',
-    );
+    const left = await rows<{
+      id: string;
+      state: string;
+      attempt: number;
+      errors: { message: string }[];
+    }>(db.current, 'SELECT id, state, attempt, errors FROM sluice.job ORDER BY id');
     expect(left.filter((r) => r.state !== 'pending')).toEqual([]);
     const longRows = left.filter((r) => long.includes(r.id));
     expect(longRows.map((r) => [r.attempt, r.errors[0]?.message])).toEqual([
@@ -161,9 +193,13 @@ describe('crashes and leases', () => {
         `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND (query LIKE 'LISTEN%' OR query LIKE 'NOTIFY%')`,
       );
     await eventually(async () => expect((await listeners()).length).toBeGreaterThan(0));
-    await eventually(async () => expect((await rows(db.current, 'SELECT * FROM sluice.worker_waiting')).length).toBe(1));
+    await eventually(async () =>
+      expect((await rows(db.current, 'SELECT * FROM sluice.worker_waiting')).length).toBe(1),
+    );
     const before = (await listeners()).map((r) => r.pid);
-    await db.current.pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+    await db.current.pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+      before,
+    ]);
     await eventually(async () => {
       const now = (await listeners()).map((r) => r.pid);
       expect(now.length).toBeGreaterThan(0);
@@ -178,4 +214,3 @@ describe('crashes and leases', () => {
     await stopAll([w]);
   });
 });
-

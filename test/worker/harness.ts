@@ -45,7 +45,11 @@ export function startWorker(db: TestDatabase, env: Record<string, string> = {}) 
   return spawnNode(workerScript, { DATABASE_URL: db.url, SLUICE_LOG_LEVEL: 'warn', ...env });
 }
 
-export async function rows<T = Record<string, unknown>>(db: TestDatabase, text: string, values: unknown[] = []) {
+export async function rows<T = Record<string, unknown>>(
+  db: TestDatabase,
+  text: string,
+  values: unknown[] = [],
+) {
   return (await db.pool.query(text, values)).rows as T[];
 }
 
@@ -58,7 +62,9 @@ export function assertNoWorkerOutlivesTest() {
 }
 
 /** Stops workers gracefully and waits for them to exit. */
-export async function stopAll(procs: { kill(s?: NodeJS.Signals): void; exited: Promise<unknown> }[]) {
+export async function stopAll(
+  procs: { kill(s?: NodeJS.Signals): void; exited: Promise<unknown> }[],
+) {
   procs.forEach((p) => p.kill('SIGTERM'));
   await Promise.all(procs.map((p) => p.exited));
 }

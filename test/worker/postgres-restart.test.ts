@@ -9,7 +9,14 @@ import {
   type RunningPostgres,
   type TestDatabase,
 } from '@sluice/testkit';
-import { assertNoWorkerOutlivesTest, createLedger, enqueueLedger, rows, startWorker, stopAll } from './harness.js';
+import {
+  assertNoWorkerOutlivesTest,
+  createLedger,
+  enqueueLedger,
+  rows,
+  startWorker,
+  stopAll,
+} from './harness.js';
 
 assertNoWorkerOutlivesTest();
 
@@ -36,10 +43,20 @@ describe('Postgres restarts under load', () => {
     db = await createTestDatabase(server.url, 'restart_template');
     await createLedger(db);
     const ids = await enqueueLedger(db, 3000, { sleepMs: 20 });
-    const env = { POLL_INTERVAL_MS: '500', LEASE_MS: '5000', RESCUE_INTERVAL_MS: '1000', RESCUE_BACKOFF_MS: '10' };
-    const procs = [startWorker(db, { ...env, CONCURRENCY: '8' }), startWorker(db, { ...env, CONCURRENCY: '8' })];
+    const env = {
+      POLL_INTERVAL_MS: '500',
+      LEASE_MS: '5000',
+      RESCUE_INTERVAL_MS: '1000',
+      RESCUE_BACKOFF_MS: '10',
+    };
+    const procs = [
+      startWorker(db, { ...env, CONCURRENCY: '8' }),
+      startWorker(db, { ...env, CONCURRENCY: '8' }),
+    ];
     const done = async () =>
-      Number((await rows<{ n: string }>(db!, 'SELECT count(*) AS n FROM sluice.job_history'))[0]!.n);
+      Number(
+        (await rows<{ n: string }>(db!, 'SELECT count(*) AS n FROM sluice.job_history'))[0]!.n,
+      );
     await eventually(async () => expect(await done()).toBeGreaterThan(300), { timeoutMs: 30_000 });
 
     await db.pool.end();
@@ -51,11 +68,21 @@ describe('Postgres restarts under load', () => {
     db.pool.on('error', () => undefined);
 
     const before = await done();
-    await eventually(async () => expect(await done()).toBeGreaterThan(before), { timeoutMs: 10_000, intervalMs: 100 });
+    await eventually(async () => expect(await done()).toBeGreaterThan(before), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     expect(Date.now() - restartedAt).toBeLessThan(10_000);
-    await eventually(async () => expect(await done()).toBe(3000), { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(async () => expect(await done()).toBe(3000), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
     expect(procs.map((p) => p.isRunning())).toEqual([true, true]);
-    const [h] = await rows<{ n: string }>(db, `SELECT count(DISTINCT id) AS n FROM sluice.job_history WHERE id = ANY($1)`, [ids]);
+    const [h] = await rows<{ n: string }>(
+      db,
+      `SELECT count(DISTINCT id) AS n FROM sluice.job_history WHERE id = ANY($1)`,
+      [ids],
+    );
     expect(h!.n).toBe('3000');
     await stopAll(procs);
   });

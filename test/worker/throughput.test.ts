@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { createQueue } from 'sluice';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../setup/db.js';
-import { assertNoWorkerOutlivesTest, createLedger, enqueueLedger, rows, startWorker, stopAll } from './harness.js';
+import {
+  assertNoWorkerOutlivesTest,
+  createLedger,
+  enqueueLedger,
+  rows,
+  startWorker,
+  stopAll,
+} from './harness.js';
 
 const db = useTestDatabase();
 assertNoWorkerOutlivesTest();
@@ -18,13 +25,21 @@ describe('many worker processes', () => {
     );
     await eventually(
       async () => {
-        const [r] = await rows<{ n: string }>(db.current, 'SELECT count(*) AS n FROM sluice.job_history');
+        const [r] = await rows<{ n: string }>(
+          db.current,
+          'SELECT count(*) AS n FROM sluice.job_history',
+        );
         expect(r!.n).toBe('20000');
       },
       { timeoutMs: 120_000, intervalMs: 250 },
     );
     await stopAll(procs);
-    const [ledger] = await rows<{ total: string; distinct_jobs: string; max_attempt: number; dup: string }>(
+    const [ledger] = await rows<{
+      total: string;
+      distinct_jobs: string;
+      max_attempt: number;
+      dup: string;
+    }>(
       db.current,
       `SELECT count(*) AS total, count(DISTINCT job_id) AS distinct_jobs, max(attempt) AS max_attempt,
          (SELECT count(*) FROM (SELECT job_id FROM ledger GROUP BY job_id HAVING count(*) > 1) d) AS dup
@@ -53,6 +68,8 @@ describe('many worker processes', () => {
     const text = JSON.stringify(plan!['QUERY PLAN']);
     const relations = [...text.matchAll(/"Relation Name":"([^"]+)"/g)].map((m) => m[1]);
     expect(relations.length).toBeGreaterThan(0);
-    expect(new Set(relations)).toEqual(new Set([relations.find((r) => r!.startsWith('job_q_pruned'))]));
+    expect(new Set(relations)).toEqual(
+      new Set([relations.find((r) => r!.startsWith('job_q_pruned'))]),
+    );
   });
 });

@@ -17,7 +17,9 @@ const grants = (r: string) => `
   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sluice TO ${r};`;
 
 afterAll(async () => {
-  await db.current.pool.query(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+  await db.current.pool
+    .query(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`)
+    .catch(() => undefined);
 });
 
 describe('least privilege', () => {
@@ -33,12 +35,19 @@ describe('least privilege', () => {
     });
     const pg = (await import('pg')).default;
     const appPool = new pg.Pool({ connectionString: appUrl });
-    const worker = createWorker({ db: appUrl, tasks: [task], logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    const worker = createWorker({
+      db: appUrl,
+      tasks: [task],
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
     try {
       await worker.start();
       const { id } = await enqueue(task, {}, { db: appPool });
       await eventually(async () => {
-        const { rows } = await db.current.pool.query(`SELECT state FROM sluice.job_history WHERE id = $1`, [id]);
+        const { rows } = await db.current.pool.query(
+          `SELECT state FROM sluice.job_history WHERE id = $1`,
+          [id],
+        );
         expect(rows).toEqual([{ state: 'completed' }]);
       });
       expect(ran).toBe(1);

@@ -14,7 +14,10 @@ export interface TestProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   isRunning(): boolean;
   /** Resolves with the first event matching `match`, waiting up to `timeoutMs`. */
-  waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitFor(
+    match: (e: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -28,14 +31,14 @@ export function spawnNode(script: string, env: Record<string, string>): TestProc
   });
   const events: Record<string, unknown>[] = [];
   const stderr: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       events.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
       events.push({ event: 'text', line });
     }
   });
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
   let isExited = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => {
@@ -54,7 +57,8 @@ export function spawnNode(script: string, env: Record<string, string>): TestProc
       eventually(
         () => {
           const found = events.find(match);
-          if (!found) throw new Error(`no matching event yet; stderr: ${stderr.slice(-5).join(' | ')}`);
+          if (!found)
+            throw new Error(`no matching event yet; stderr: ${stderr.slice(-5).join(' | ')}`);
           return found;
         },
         { timeoutMs },

@@ -316,3 +316,37 @@ export async function jobRescueExpired(
   }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit, p.backoffMs]);
   return rows;
 }
+
+export interface QueueLimits {
+  name: string;
+  is_paused: boolean;
+  is_limited: boolean;
+}
+
+/** Which of `queues` are paused or have limits; the worker refreshes this on every poll. */
+export async function queueLimitsGet(db: Executor, schema: string, queues: string[]) {
+  const { rows } = await db.query<QueueLimits>(
+    inSchema(
+      `SELECT name, is_paused,
+         (concurrency_limit IS NOT NULL OR rate_limit IS NOT NULL
+           OR group_concurrency_limit IS NOT NULL OR group_rate_limit IS NOT NULL) AS is_limited
+       FROM sluice.queue WHERE name = ANY($1::text[])`,
+      schema,
+    ),
+    [queues],
+  );
+  return rows;
+}
+
+/** The claim for queues with limits (see migrations/0004_flow_control.sql). */
+export async function jobClaimLimited(
+  db: Executor,
+  schema: string,
+  p: { queue: string; limit: number; workerId: string; leaseMs: number },
+) {
+  const { rows } = await db.query<ClaimedJob>(
+    inSchema(`SELECT * FROM sluice.claim_limited($1, $2, $3, $4)`, schema),
+    [p.queue, p.limit, p.workerId, p.leaseMs],
+  );
+  return rows;
+}

@@ -13,7 +13,9 @@ import { assertName, assertSchemaName } from '../names.js';
 import {
   jobCancelRunning,
   jobClaim,
+  jobClaimLimited,
   jobExtendLeases,
+  queueLimitsGet,
   jobProgressSet,
   type ClaimedJob,
 } from '../queries/job-worker.js';
@@ -98,6 +100,8 @@ export class Worker extends EventEmitter {
   private buffer: ClaimedJob[] = [];
   private readonly drainedQueues = new Set<string>();
   private readonly waitingQueues = new Set<string>();
+  /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
+  private limitedQueues = new Set<string>();
   private isFetching = false;
   private isFetchRequested = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -134,9 +138,7 @@ export class Worker extends EventEmitter {
       this.o.logger ??
       createLogger();
     const connection: pg.PoolConfig =
-      typeof this.o.db === 'string'
-        ? { connectionString: this.o.db }
-        : (this.o.db);
+      typeof this.o.db === 'string' ? { connectionString: this.o.db } : this.o.db;
     // Worker statements may be lost in a server crash without harm (the job just runs again), so
     // they skip the commit flush; producers' transactions are never touched.
     this.pool = new pg.Pool({
@@ -187,6 +189,8 @@ export class Worker extends EventEmitter {
   }
 
   private emitJob(event: string, token: Token): void {
+    // A finished job of a limited queue frees a global slot only once its outcome is written.
+    if (this.limitedQueues.has(token.queue)) this.wake(token.queue);
     const started = this.startTimes.get(token.id);
     if (event !== 'job:retried' || started !== undefined) this.startTimes.delete(token.id);
     const durationMs = started === undefined ? undefined : Date.now() - started;
@@ -204,13 +208,26 @@ export class Worker extends EventEmitter {
       queues: this.queues,
       concurrency: this.o.concurrency,
     });
+    // Limits decide which claim statement a queue needs: known before the first claim.
+    await this.refreshLimits();
     this.notifier?.start();
     this.leader.start();
     const hb = this.o.heartbeatIntervalMs ?? Math.max(50, Math.floor(this.o.leaseMs / 3));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), hb);
-    this.pollTimer = setInterval(() => this.wakeAll(), this.o.pollIntervalMs);
+    this.pollTimer = setInterval(() => {
+      void this.refreshLimits().then(() => this.wakeAll());
+    }, this.o.pollIntervalMs);
     this.logger.info({ queues: this.queues, concurrency: this.o.concurrency }, 'worker started');
     this.wakeAll();
+  }
+
+  private async refreshLimits(): Promise<void> {
+    try {
+      const rows = await queueLimitsGet(this.db, this.o.schema, this.queues);
+      this.limitedQueues = new Set(rows.filter((r) => r.is_limited).map((r) => r.name));
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'reading queue limits failed');
+    }
   }
 
   /** Marks every queue as possibly non-empty and claims. */
@@ -243,7 +260,9 @@ export class Worker extends EventEmitter {
           const room = this.capacity - this.inFlight;
           if (this.state !== 'started' || room <= 0) break;
           if (this.drainedQueues.has(queue)) continue;
-          const jobs = await jobClaim(this.db, this.o.schema, {
+          const isLimited = this.limitedQueues.has(queue);
+          const claim = isLimited ? jobClaimLimited : jobClaim;
+          const jobs = await claim(this.db, this.o.schema, {
             queue,
             limit: room,
             workerId: this.id,
@@ -257,6 +276,8 @@ export class Worker extends EventEmitter {
           this.buffer.push(...jobs);
           this.pump();
           await this.setWaiting(queue, jobs.length < room);
+          // A limited queue may come back short because of its limit, not because it is empty;
+          // it is retried on the poll, so its slots free up across all workers.
           if (jobs.length < room) this.drainedQueues.add(queue);
         }
       } while (this.isFetchRequested && this.state === 'started');
