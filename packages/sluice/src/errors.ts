@@ -120,11 +120,14 @@ export class SchemaOutOfDateError extends SluiceError {
   }
 }
 
-/** A handler ran past its task's `timeoutMs`. */
+/** A handler ran past its task's `timeoutMs`, or a wait ran out. */
 export class TimeoutError extends SluiceError {
   override name = 'TimeoutError';
-  constructor(readonly timeoutMs: number) {
-    super('TIMEOUT', `handler timed out after ${timeoutMs} ms`);
+  constructor(
+    readonly timeoutMs: number,
+    what = 'handler',
+  ) {
+    super('TIMEOUT', `${what} timed out after ${timeoutMs} ms`);
   }
 }
 

@@ -32,3 +32,8 @@ export type { WorkerOptions, JobEvent } from './worker/worker.js';
 export type { LeaderService } from './worker/leader.js';
 export { createLogger } from './worker/logger.js';
 export { snooze, cancel } from './job-directive.js';
+export { getJob, waitForJob } from './job-status.js';
+export type { JobInfo } from './job-status.js';
+export { doneChannel } from './names.js';
+export { listenJobEvents, JobEvents } from './job-events.js';
+export type { JobEventInfo } from './job-events.js';

@@ -26,3 +26,8 @@ export function jobChannel(schema: string): string {
 export function cancelChannel(schema: string): string {
   return `${schema}:cancel`;
 }
+
+/** The NOTIFY channel on which finished jobs are announced (`outcome|queue|id,id,…`). */
+export function doneChannel(schema: string): string {
+  return `${schema}:done`;
+}

@@ -66,8 +66,12 @@ WITH done AS (
     d.result::jsonb, d.created_at, d.started_at
   FROM done d
   WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
+), notified AS (
+  -- One NOTIFY per batch for producers waiting on their jobs (waitForJob, job events).
+  SELECT pg_notify('sluice:done', 'completed|' || $1 || '|' ||
+    array_to_string((array_agg(id))[1:300], ',')) FROM done HAVING count(*) > 0
 )
-SELECT id FROM done`;
+SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0`;
 
 export async function jobComplete(
   db: Executor,
@@ -120,8 +124,13 @@ WITH t AS (
     d.started_at
   FROM dead d
   RETURNING id
+), notified AS (
+  SELECT pg_notify('sluice:done', o.outcome || '|' || $1 || '|' ||
+    array_to_string((array_agg(o.id))[1:300], ','))
+  FROM (SELECT id, 'retried' AS outcome FROM retried UNION ALL SELECT id, 'dead' FROM buried) o
+  GROUP BY o.outcome
 )
-SELECT id, 'retried' AS outcome FROM retried
+SELECT id, 'retried' AS outcome FROM retried WHERE (SELECT count(*) FROM notified) >= 0
 UNION ALL
 SELECT id, 'dead' AS outcome FROM buried`;
 

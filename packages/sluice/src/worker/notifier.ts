@@ -19,9 +19,14 @@ export interface NotifierConfig {
   logger: Logger;
   livenessIntervalMs: number;
   maxBackoffMs: number;
+  /** Channels to LISTEN on besides the job channel (whose echo proves liveness). */
+  channels: string[];
 }
 
-/** Emits 'job' (queue), 'cancel' (job id), 'connected' and 'disconnected'. */
+/**
+ * Emits 'job' (queue), 'cancel' (job id), 'notification' (channel, payload) for other channels,
+ * 'connected' and 'disconnected'.
+ */
 export class Notifier extends EventEmitter {
   private subscriber: Subscriber | undefined;
   private isStopped = true;
@@ -82,7 +87,7 @@ export class Notifier extends EventEmitter {
       try {
         await sub.connect();
         await sub.listenTo(this.jobCh);
-        await sub.listenTo(this.cancelCh);
+        for (const ch of this.config.channels) await sub.listenTo(ch);
         if (this.isStopped) {
           await sub.close().catch(() => undefined);
           return;
@@ -163,6 +168,8 @@ export class Notifier extends EventEmitter {
       this.emit('job', payload);
     } else if (channel === this.cancelCh) {
       this.emit('cancel', payload);
+    } else {
+      this.emit('notification', channel, payload);
     }
   }
 }

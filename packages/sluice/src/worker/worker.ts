@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger, Task } from '../define-task.js';
 import { InvalidOptionsError } from '../errors.js';
-import { assertName, assertSchemaName } from '../names.js';
+import { assertName, assertSchemaName, cancelChannel } from '../names.js';
 import {
   jobCancelRunning,
   jobClaim,
@@ -162,6 +162,7 @@ export class Worker extends EventEmitter {
         logger: this.logger,
         livenessIntervalMs: this.o.livenessIntervalMs,
         maxBackoffMs: 5000,
+        channels: [cancelChannel(this.o.schema)],
       });
       this.notifier.on('job', (queue: string) => this.wake(queue));
       this.notifier.on('cancel', (id: string) => this.abortForCancel(id));

@@ -1,0 +1,67 @@
+// Cross-process job events for producers: completion, retry, dead letter and cancellation of any
+// job, announced by workers with one NOTIFY per finished batch.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import type { Logger } from './define-task.js';
+import { assertSchemaName, doneChannel } from './names.js';
+import { Notifier } from './worker/notifier.js';
+import { createLogger } from './worker/logger.js';
+
+/** What a job event carries. */
+export interface JobEventInfo {
+  id: string;
+  queue: string;
+}
+
+/** Emits 'completed', 'retried', 'dead' and 'cancelled' with {@link JobEventInfo}. */
+export class JobEvents extends EventEmitter {
+  private readonly notifier: Notifier;
+
+  constructor(options: { db: string | pg.ClientConfig; schema?: string; logger?: Logger }) {
+    super();
+    const schema = assertSchemaName(options.schema ?? 'sluice');
+    const channel = doneChannel(schema);
+    this.notifier = new Notifier({
+      connection: typeof options.db === 'string' ? { connectionString: options.db } : options.db,
+      schema,
+      workerId: `events-${randomUUID()}`,
+      logger: options.logger ?? createLogger('warn'),
+      livenessIntervalMs: 30_000,
+      maxBackoffMs: 5000,
+      channels: [channel],
+    });
+    this.notifier.on('connected', () => this.emit('connected'));
+    this.notifier.on('notification', (ch: string, payload: string) => {
+      if (ch !== channel) return;
+      const [outcome = '', queue = '', ids = ''] = payload.split('|');
+      for (const id of ids.split(','))
+        if (id) this.emit(outcome, { id, queue } satisfies JobEventInfo);
+    });
+  }
+
+  /** Starts listening; resolves once subscribed. */
+  async start(): Promise<void> {
+    const connected = new Promise<void>((r) => this.notifier.once('connected', () => r()));
+    this.notifier.start();
+    await connected;
+  }
+
+  async stop(): Promise<void> {
+    await this.notifier.stop();
+  }
+}
+
+/**
+ * Subscribes to finished jobs across all workers.
+ * @example const events = await listenJobEvents({ db: url }); events.on('completed', ({ id }) => …);
+ */
+export async function listenJobEvents(options: {
+  db: string | pg.ClientConfig;
+  schema?: string;
+  logger?: Logger;
+}): Promise<JobEvents> {
+  const events = new JobEvents(options);
+  await events.start();
+  return events;
+}

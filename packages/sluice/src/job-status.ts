@@ -1,0 +1,115 @@
+// What producers ask about their jobs: where one is now, and waiting until it finishes.
+import pg from 'pg';
+import { toExecutor, type DbTarget } from './db.js';
+import { InvalidOptionsError, JobNotFoundError, TimeoutError } from './errors.js';
+import { assertSchemaName, doneChannel } from './names.js';
+import { jobGet, type JobRow } from './queries/job-read.js';
+
+/** A job as `getJob` reports it, from whichever table holds it. */
+export interface JobInfo {
+  id: string;
+  queue: string;
+  task: string;
+  state: JobRow['state'];
+  attempt: number;
+  maxAttempts: number;
+  payload: unknown;
+  progress: unknown;
+  result: unknown;
+  errors: unknown[];
+  runAt: Date;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+const FINISHED = new Set(['completed', 'cancelled', 'dead']);
+
+function toInfo(r: JobRow): JobInfo {
+  return {
+    id: r.id,
+    queue: r.queue,
+    task: r.task,
+    state: r.state,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    payload: r.payload,
+    progress: r.progress,
+    result: r.result,
+    errors: r.errors,
+    runAt: r.run_at,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+function jobId(id: unknown): string {
+  const s = String(id);
+  if (!/^\d+$/.test(s)) throw new InvalidOptionsError('job id', `${s} is not a job id`);
+  return s;
+}
+
+/**
+ * Returns a job's state, attempts, progress, result and errors, or undefined if no table has it.
+ * @example const job = await getJob({ db: pool, id });
+ */
+export async function getJob(options: {
+  db: DbTarget;
+  id: string | number | bigint;
+  schema?: string;
+}): Promise<JobInfo | undefined> {
+  const schema = assertSchemaName(options.schema ?? 'sluice');
+  const row = await jobGet(toExecutor(options.db), schema, jobId(options.id));
+  return row && toInfo(row);
+}
+
+/**
+ * Resolves when the job is completed, cancelled or dead (LISTEN-woken, polling as backstop);
+ * rejects with TimeoutError after `timeoutMs` (default 30 s).
+ * @example const { state, result } = await waitForJob({ db: process.env.DATABASE_URL!, id });
+ */
+export async function waitForJob(options: {
+  db: string | pg.ClientConfig;
+  id: string | number | bigint;
+  schema?: string;
+  timeoutMs?: number;
+  pollIntervalMs?: number;
+}): Promise<JobInfo> {
+  const schema = assertSchemaName(options.schema ?? 'sluice');
+  const id = jobId(options.id);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const client = new pg.Client(
+    typeof options.db === 'string' ? { connectionString: options.db } : options.db,
+  );
+  client.on('error', () => undefined);
+  await client.connect();
+  const exec = toExecutor(client);
+  let wake: () => void = () => undefined;
+  client.on('notification', (n) => {
+    const [, , ids = ''] = (n.payload ?? '').split('|');
+    const list = ids.split(',');
+    // A full list (300 ids) may have been cut short: check on any such batch.
+    if (list.includes(id) || list.length >= 300) wake();
+  });
+  try {
+    await client.query(`LISTEN "${doneChannel(schema)}"`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await jobGet(exec, schema, id);
+      if (!row) throw new JobNotFoundError(id);
+      if (FINISHED.has(row.state)) return toInfo(row);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new TimeoutError(timeoutMs, `waiting for job ${id}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, options.pollIntervalMs ?? 1000));
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
