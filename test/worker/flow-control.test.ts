@@ -116,4 +116,30 @@ describe('flow control across worker processes', () => {
     expect(await countDone('tenants')).toBeLessThan(20);
     await stopAll([w]);
   });
+
+  it('pause stops new starts on every worker within a second or two; running jobs finish', async () => {
+    await createLedger(db.current);
+    await createQueue({ db: db.current.pool, name: 'pausable' });
+    const env = { QUEUES: 'pausable', CONCURRENCY: '2', POLL_INTERVAL_MS: '200' };
+    const procs = [startWorker(db.current, env), startWorker(db.current, env)];
+    await Promise.all(procs.map((p) => p.waitFor((e) => e.event === 'ready')));
+    await enqueueLedger(db.current, 400, { sleepMs: 100 }, 'pausable');
+    await eventually(async () => expect(await countDone('pausable')).toBeGreaterThan(4));
+    await db.current.pool.query(`SELECT sluice.pause_queue('pausable')`);
+    const pausedAt = Date.now();
+    // Running jobs finish and nothing new starts: the ledger stops growing.
+    const started = async () => Number((await rows<{ n: string }>(db.current, 'SELECT count(*) AS n FROM ledger'))[0]!.n);
+    await eventually(async () => {
+      expect(await rows(db.current, `SELECT id FROM sluice.job WHERE queue = 'pausable' AND state = 'running'`)).toEqual([]);
+    });
+    const stoppedWithin = Date.now() - pausedAt;
+    const after = await started();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await started()).toBe(after);
+    expect(stoppedWithin).toBeLessThan(2000);
+    expect(await countDone('pausable')).toBeLessThan(400);
+    await db.current.pool.query(`SELECT sluice.resume_queue('pausable')`);
+    await eventually(async () => expect(await started()).toBeGreaterThan(after));
+    await stopAll(procs);
+  });
 });

@@ -226,6 +226,13 @@ export class Worker extends EventEmitter {
     try {
       const rows = await queueLimitsGet(this.db, this.o.schema, this.queues);
       this.limitedQueues = new Set(rows.filter((r) => r.is_limited).map((r) => r.name));
+      // Buffered jobs of a queue paused since they were claimed go back without an attempt.
+      const paused = new Set(rows.filter((r) => r.is_paused).map((r) => r.name));
+      if (paused.size > 0 && this.buffer.some((j) => paused.has(j.queue))) {
+        const keep = this.buffer.filter((j) => !paused.has(j.queue));
+        this.buffer.filter((j) => paused.has(j.queue)).forEach((j) => this.releaseUnstarted(j));
+        this.buffer = keep;
+      }
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'reading queue limits failed');
     }
