@@ -49,4 +49,8 @@ export type { MissedPolicy, TickPlan, TickPlanInput } from './scheduler/plan-tic
 export { nextTick, canonicalTimezone } from './scheduler/next-tick.js';
 export { InvalidCronError, InvalidTimezoneError } from './scheduler/schedule-errors.js';
 export { Maintenance } from './maintenance/maintenance.js';
-export type { MaintenanceConfig, MaintenanceEvents, MaintenanceRun } from './maintenance/maintenance.js';
+export type {
+  MaintenanceConfig,
+  MaintenanceEvents,
+  MaintenanceRun,
+} from './maintenance/maintenance.js';

@@ -100,9 +100,10 @@ export async function scheduleUpsert(db: Executor, schema: string, p: ScheduleUp
 }
 
 export async function scheduleDelete(db: Executor, schema: string, name: string) {
-  const { rowCount } = await db.query(inSchema(`DELETE FROM sluice.schedule WHERE name = $1`, schema), [
-    name,
-  ]);
+  const { rowCount } = await db.query(
+    inSchema(`DELETE FROM sluice.schedule WHERE name = $1`, schema),
+    [name],
+  );
   return rowCount > 0;
 }
 

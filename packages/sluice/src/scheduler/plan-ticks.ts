@@ -29,7 +29,16 @@ export interface TickPlan {
 
 // Look-back windows for the newest missed ticks, widening until enough are found, so a long
 // outage of a per-second schedule never makes us iterate every tick since it began.
-const WINDOWS_MS = [60e3, 600e3, 3600e3, 6 * 3600e3, 86400e3, 7 * 86400e3, 35 * 86400e3, 366 * 86400e3];
+const WINDOWS_MS = [
+  60e3,
+  600e3,
+  3600e3,
+  6 * 3600e3,
+  86400e3,
+  7 * 86400e3,
+  35 * 86400e3,
+  366 * 86400e3,
+];
 
 /** The newest `n` ticks in [first, last], where `first` (the stored next_run_at) counts as one. */
 function newestTicks(cron: string, timezone: string, first: Date, last: Date, n: number): Date[] {

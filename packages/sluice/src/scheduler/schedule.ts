@@ -155,9 +155,7 @@ export async function setScheduleEnabled(
   }
   const row = await scheduleGet(exec, schema, name);
   if (row === undefined) return false;
-  const nextRunAt = options.isEnabled
-    ? nextTick(row.cron, row.timezone, await dbNow(exec))
-    : null;
+  const nextRunAt = options.isEnabled ? nextTick(row.cron, row.timezone, await dbNow(exec)) : null;
   return scheduleSetEnabled(exec, schema, { name, isEnabled: options.isEnabled, nextRunAt });
 }
 

@@ -89,7 +89,10 @@ describe('nextTick across DST (America/New_York, 2025)', () => {
       }
       for (let x = start; x < start + 86_400_000; x += 7 * 60_000 + 13_000) {
         const expected = reference.find((t) => t > x)!;
-        expect(nextTick(cron, tz, new Date(x)).getTime(), `${cron} ${tz} from ${new Date(x).toISOString()}`).toBe(expected);
+        expect(
+          nextTick(cron, tz, new Date(x)).getTime(),
+          `${cron} ${tz} from ${new Date(x).toISOString()}`,
+        ).toBe(expected);
       }
     }
   });
