@@ -82,6 +82,10 @@ export function assertCron(cron: unknown, timezone: string, from = new Date()): 
  */
 export function nextTick(cron: string, timezone: string, after: Date): Date {
   const x = after.getTime();
+  const direct = parse(cron, timezone, x);
+  // Every-hour schedules fire at every real instant of a repeated hour: no phantom possible,
+  // and dense ones (per second) would make the walk below costly.
+  if (direct.fields.hour.values.length === 24) return direct.next().toDate();
   const before = utcOffsetMinutes(timezone, x - LOOKBACK_MS);
   const now = utcOffsetMinutes(timezone, x);
   if (now < before) {
@@ -106,7 +110,7 @@ export function nextTick(cron: string, timezone: string, after: Date): Date {
       }
     }
   }
-  return parse(cron, timezone, x).next().toDate();
+  return direct.next().toDate();
 }
 
 /**
