@@ -37,3 +37,30 @@ export type { JobInfo } from './job-status.js';
 export { doneChannel } from './names.js';
 export { listenJobEvents, JobEvents } from './job-events.js';
 export type { JobEventInfo } from './job-events.js';
+export {
+  schedule,
+  unschedule,
+  setScheduleEnabled,
+  listSchedules,
+  getSchedule,
+  runScheduleNow,
+} from './scheduler/schedule.js';
+export type { ScheduleOptions, ScheduleRow } from './scheduler/schedule.js';
+export { CronScheduler } from './scheduler/cron-scheduler.js';
+export type {
+  CronSchedulerConfig,
+  CronSchedulerEvents,
+  CronPassSummary,
+  ScheduleFiredEvent,
+  PartDeps,
+} from './scheduler/cron-scheduler.js';
+export { planTicks } from './scheduler/plan-ticks.js';
+export type { MissedPolicy, TickPlan, TickPlanInput } from './scheduler/plan-ticks.js';
+export { nextTick, canonicalTimezone } from './scheduler/next-tick.js';
+export { InvalidCronError, InvalidTimezoneError } from './scheduler/schedule-errors.js';
+export { Maintenance } from './maintenance/maintenance.js';
+export type {
+  MaintenanceConfig,
+  MaintenanceEvents,
+  MaintenanceRun,
+} from './maintenance/maintenance.js';

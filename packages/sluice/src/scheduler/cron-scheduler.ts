@@ -1,0 +1,225 @@
+// The cron scheduler: a loop that turns due schedule ticks into jobs. Safe to run in every
+// process at once: each tick is claimed by compare-and-set on next_run_at (see
+// queries/schedule.ts), so no leader is needed for correctness; running it on the leader only
+// saves queries.
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import { z } from 'zod';
+import { toExecutor, type Executor } from '../db.js';
+import type { Logger } from '../define-task.js';
+import { InvalidOptionsError } from '../errors.js';
+import { assertSchemaName } from '../names.js';
+import { scheduleAdvance, scheduleListDue, type DueScheduleRow } from '../queries/schedule.js';
+import { planTicks } from './plan-ticks.js';
+
+const cronSchedulerConfigSchema = z
+  .object({
+    /** How often due schedules are looked for. Default 1000. */
+    tickIntervalMs: z.number().int().min(10).max(3_600_000).default(1000),
+    /** A tick at most this late is on time (always runs); older ones are missed. Default 60 s. */
+    misfireGraceMs: z.number().int().min(0).default(60_000),
+    /** Due schedules handled per query. Default 100. */
+    batchSize: z.number().int().min(1).max(10_000).default(100),
+    /** Ceiling of the back-off after database errors. Default 30 s. */
+    maxBackoffMs: z.number().int().min(10).default(30_000),
+  })
+  .strict();
+
+/** Settings of a {@link CronScheduler}; every field has a default. */
+export type CronSchedulerConfig = z.input<typeof cronSchedulerConfigSchema>;
+
+/** What every long-running part is given. */
+export interface PartDeps {
+  pool: pg.Pool;
+  /** Schema Sluice was migrated into. */
+  schema: string;
+  logger: Logger;
+}
+
+/** One pass over the due schedules. */
+export interface CronPassSummary {
+  /** Due schedules seen. */
+  due: number;
+  /** Schedules this scheduler advanced (won the compare-and-set). */
+  advanced: number;
+  /** Schedules another scheduler advanced first. */
+  lost: number;
+  /** Jobs inserted. */
+  jobs: number;
+}
+
+/** A schedule this scheduler advanced, with the jobs it inserted. */
+export interface ScheduleFiredEvent {
+  schedule: string;
+  ticks: Date[];
+  jobIds: string[];
+  nextRunAt: Date;
+  hasMissed: boolean;
+}
+
+/** Events of {@link CronScheduler}. `error` is emitted only when someone listens. */
+export interface CronSchedulerEvents {
+  pass: [CronPassSummary];
+  fired: [ScheduleFiredEvent];
+  error: [Error];
+}
+
+/**
+ * Turns due cron ticks into jobs every `tickIntervalMs`, exactly once per tick across any number
+ * of instances.
+ * @example
+ * const cron = new CronScheduler({ pool, schema: 'sluice', logger }, { tickIntervalMs: 1000 });
+ * cron.on('fired', (e) => console.log(e.schedule, e.jobIds));
+ * await cron.start(); … await cron.stop();
+ */
+export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
+  readonly config: Readonly<z.output<typeof cronSchedulerConfigSchema>>;
+  readonly #exec: Executor;
+  readonly #schema: string;
+  readonly #logger: Logger;
+  #isRunning = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  // Rows that cannot be planned (an invalid cron written by hand): reported once, then skipped.
+  readonly #reported = new Set<string>();
+
+  constructor(deps: PartDeps, config: CronSchedulerConfig = {}) {
+    super();
+    const parsed = cronSchedulerConfigSchema.safeParse(config);
+    if (!parsed.success) {
+      throw new InvalidOptionsError('cron scheduler config', z.prettifyError(parsed.error), {
+        cause: parsed.error,
+      });
+    }
+    this.config = Object.freeze(parsed.data);
+    this.#schema = assertSchemaName(deps.schema);
+    this.#exec = toExecutor(deps.pool);
+    this.#logger = deps.logger.child?.({ part: 'cron-scheduler' }) ?? deps.logger;
+  }
+
+  /** True between start() and stop(). */
+  get isRunning(): boolean {
+    return this.#isRunning;
+  }
+
+  /** Starts the loop (first pass at once); resolves immediately. */
+  start(): Promise<void> {
+    if (!this.#isRunning) {
+      this.#isRunning = true;
+      this.#loop = this.#run();
+    }
+    return Promise.resolve();
+  }
+
+  /** Stops the loop and waits for a pass in progress to finish. */
+  async stop(): Promise<void> {
+    this.#isRunning = false;
+    this.#wake?.();
+    await this.#loop;
+    this.#loop = undefined;
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (this.#isRunning) {
+      try {
+        await this.runOnce();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.#logger.error({ err: error, failures }, 'cron scheduler pass failed; backing off');
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      }
+      if (!this.#isRunning) break;
+      const { tickIntervalMs, maxBackoffMs } = this.config;
+      await this.#sleep(
+        failures === 0
+          ? tickIntervalMs
+          : Math.min(maxBackoffMs, tickIntervalMs * 2 ** Math.min(failures, 16)),
+      );
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  /** Runs one pass now: every due schedule gets its jobs and a new next_run_at. */
+  async runOnce(): Promise<CronPassSummary> {
+    const summary: CronPassSummary = { due: 0, advanced: 0, lost: 0, jobs: 0 };
+    // A full batch means more may be due; stop early if nothing could be advanced.
+    for (let round = 0; round < 10; round++) {
+      const rows = await scheduleListDue(this.#exec, this.#schema, this.config.batchSize);
+      summary.due += rows.length;
+      let isProgress = false;
+      for (const row of rows) {
+        const jobs = await this.#fire(row);
+        if (jobs === 'lost') summary.lost++;
+        else if (jobs !== 'invalid') {
+          isProgress = true;
+          summary.advanced++;
+          summary.jobs += jobs;
+        }
+      }
+      if (rows.length < this.config.batchSize || !isProgress) break;
+    }
+    this.emit('pass', summary);
+    return summary;
+  }
+
+  /** Advances one schedule; returns the number of jobs inserted, or why nothing happened. */
+  async #fire(row: DueScheduleRow): Promise<number | 'lost' | 'invalid'> {
+    let plan;
+    try {
+      plan = planTicks({
+        cron: row.cron,
+        timezone: row.timezone,
+        nextRunAt: row.next_run_at,
+        now: row.db_now,
+        missedPolicy: row.missed_policy,
+        maxCatchUp: row.max_catch_up,
+        misfireGraceMs: this.config.misfireGraceMs,
+      });
+    } catch (err) {
+      const key = `${row.name}\u0000${row.cron}\u0000${row.timezone}`;
+      if (!this.#reported.has(key)) {
+        this.#reported.add(key);
+        this.#logger.error(
+          { err, schedule: row.name, cron: row.cron, timezone: row.timezone },
+          'schedule cannot be computed; skipping it until its cron or time zone changes',
+        );
+      }
+      return 'invalid';
+    }
+    const { isAdvanced, jobIds } = await scheduleAdvance(this.#exec, this.#schema, {
+      name: row.name,
+      token: row.next_run_at_token,
+      nextRunAt: plan.nextRunAt,
+      ticks: plan.ticks,
+    });
+    if (!isAdvanced) return 'lost';
+    if (plan.hasMissed) {
+      this.#logger.info(
+        { schedule: row.name, policy: row.missed_policy, jobs: jobIds.length },
+        'schedule had missed ticks',
+      );
+    }
+    this.emit('fired', {
+      schedule: row.name,
+      ticks: plan.ticks,
+      jobIds,
+      nextRunAt: plan.nextRunAt,
+      hasMissed: plan.hasMissed,
+    });
+    return jobIds.length;
+  }
+}

@@ -1,0 +1,189 @@
+// Cron schedules from code: rows of sluice.schedule, upserted by name. A CronScheduler (run by
+// the worker's leader, or anywhere) turns their ticks into jobs.
+import { z } from 'zod';
+import { toExecutor } from '../db.js';
+import type { Task } from '../define-task.js';
+import type { EnqueuedJob, EnqueueTarget } from '../enqueue.js';
+import {
+  InvalidOptionsError,
+  InvalidPayloadError,
+  PayloadTooLargeError,
+  UnknownQueueError,
+} from '../errors.js';
+import { assertName, assertSchemaName } from '../names.js';
+import { jsonIssues, serializePayload } from '../payload.js';
+import { queueCapsGet } from '../queries/queue.js';
+import {
+  dbNow,
+  scheduleDelete,
+  scheduleGet,
+  scheduleList,
+  scheduleRunNow,
+  scheduleSetEnabled,
+  scheduleUpsert,
+  type ScheduleRow,
+} from '../queries/schedule.js';
+import { assertCron, canonicalTimezone, nextTick } from './next-tick.js';
+
+const scheduleOptionsSchema = z
+  .object({
+    name: z.string(),
+    cron: z.string(),
+    timezone: z.string().default('UTC'),
+    task: z.union([
+      z.string(),
+      z.custom<Task>(
+        (v) => typeof v === 'object' && v !== null && 'schema' in v && 'name' in v,
+        'task must be a Task from defineTask or a task name',
+      ),
+    ]),
+    queue: z.string().optional(),
+    payload: z.unknown().optional(),
+    priority: z.number().int().min(-2147483648).max(2147483647).optional(),
+    maxAttempts: z.number().int().min(1).max(1000).optional(),
+    missedPolicy: z.enum(['run_once', 'run_all', 'skip']).default('run_once'),
+    maxCatchUp: z.number().int().min(1).max(1000).default(10),
+    isEnabled: z.boolean().default(true),
+  })
+  .strict();
+
+/** Options of {@link schedule}. */
+export interface ScheduleOptions<S extends z.ZodType = z.ZodType> extends EnqueueTarget {
+  /** Schedule name (upsert key): 1-128 letters, digits or `_ . - :`. */
+  name: string;
+  /** 5 fields, or 6 with seconds first (`* * * * * *` = every second); `@daily` etc. */
+  cron: string;
+  /** IANA zone the cron is read in. Default `UTC`. */
+  timezone?: string;
+  /** A task from defineTask (payload validated by its schema), or a bare task name. */
+  task: Task<S> | string;
+  /** Default: the task's queue, or `default` for a bare name. */
+  queue?: string;
+  /** Payload of every tick's job. Default `{}`. */
+  payload?: z.input<S>;
+  /** Default: the task's priority, else 0. */
+  priority?: number;
+  /** Default: the task's maxAttempts, else 25. */
+  maxAttempts?: number;
+  /** What to do with ticks missed while no scheduler ran. Default `run_once`. */
+  missedPolicy?: 'run_once' | 'run_all' | 'skip';
+  /** `run_all` enqueues at most this many missed ticks. Default 10. */
+  maxCatchUp?: number;
+  /** Default true. Re-enabling starts from the next tick, with no catch-up. */
+  isEnabled?: boolean;
+}
+
+function target(t: EnqueueTarget) {
+  const schema = assertSchemaName(t.schema ?? 'sluice');
+  return { exec: toExecutor(t.db), schema };
+}
+
+function payloadJson(task: Task | string, payload: unknown): string {
+  if (typeof task !== 'string') return serializePayload(task, payload ?? {});
+  const issues = jsonIssues(payload ?? {});
+  if (issues.length > 0) throw new InvalidPayloadError(task, issues);
+  return JSON.stringify(payload ?? {});
+}
+
+/**
+ * Creates or updates the schedule `name`; returns its row and whether it was created. Running
+ * it at every deploy is safe: next_run_at moves only when cron or time zone change.
+ * @example await schedule({ db: pool, name: 'nightly-report', cron: '0 2 * * *', timezone: 'Europe/Paris', task: sendReport, payload: {} });
+ */
+export async function schedule<S extends z.ZodType>(
+  options: ScheduleOptions<S>,
+): Promise<ScheduleRow & { isCreated: boolean }> {
+  const { db, schema: s, ...rest } = options ?? ({} as ScheduleOptions<S>);
+  const { exec, schema } = target({ db, schema: s });
+  const parsed = scheduleOptionsSchema.safeParse(rest);
+  if (!parsed.success) {
+    throw new InvalidOptionsError('schedule options', z.prettifyError(parsed.error), {
+      cause: parsed.error,
+    });
+  }
+  const o = parsed.data;
+  const task = o.task;
+  const name = assertName('schedule', o.name);
+  const taskName = assertName('task', typeof task === 'string' ? task : task.name);
+  const queue = assertName('queue', o.queue ?? (typeof task === 'string' ? 'default' : task.queue));
+  const timezone = canonicalTimezone(o.timezone);
+  const cron = assertCron(o.cron, timezone);
+  const json = payloadJson(task, o.payload);
+
+  const cap = (await queueCapsGet(exec, schema, [queue])).get(queue);
+  if (cap === undefined) throw new UnknownQueueError(queue);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > cap) throw new PayloadTooLargeError(queue, bytes, cap);
+
+  const now = await dbNow(exec);
+  const row = await scheduleUpsert(exec, schema, {
+    name,
+    cron,
+    timezone,
+    task: taskName,
+    queue,
+    payloadJson: json,
+    priority: o.priority ?? (typeof task === 'string' ? 0 : task.priority),
+    maxAttempts: o.maxAttempts ?? (typeof task === 'string' ? null : task.maxAttempts),
+    isEnabled: o.isEnabled,
+    missedPolicy: o.missedPolicy,
+    maxCatchUp: o.maxCatchUp,
+    nextRunAt: nextTick(cron, timezone, now),
+  });
+  const { is_created, ...fields } = row;
+  return { ...fields, isCreated: is_created };
+}
+
+/** Deletes the schedule; returns false if there was none. Jobs already enqueued stay. */
+export async function unschedule(options: EnqueueTarget & { name: string }): Promise<boolean> {
+  const { exec, schema } = target(options);
+  return scheduleDelete(exec, schema, assertName('schedule', options.name));
+}
+
+/**
+ * Enables or disables a schedule; returns false if there is none. Re-enabling continues from
+ * the next tick after now: ticks of the disabled period are not caught up.
+ * @example await setScheduleEnabled({ db: pool, name: 'nightly-report', isEnabled: false });
+ */
+export async function setScheduleEnabled(
+  options: EnqueueTarget & { name: string; isEnabled: boolean },
+): Promise<boolean> {
+  const { exec, schema } = target(options);
+  const name = assertName('schedule', options.name);
+  if (typeof options.isEnabled !== 'boolean') {
+    throw new InvalidOptionsError('isEnabled', 'must be a boolean');
+  }
+  const row = await scheduleGet(exec, schema, name);
+  if (row === undefined) return false;
+  const nextRunAt = options.isEnabled ? nextTick(row.cron, row.timezone, await dbNow(exec)) : null;
+  return scheduleSetEnabled(exec, schema, { name, isEnabled: options.isEnabled, nextRunAt });
+}
+
+/** All schedules, by name. */
+export async function listSchedules(options: EnqueueTarget): Promise<ScheduleRow[]> {
+  const { exec, schema } = target(options);
+  return scheduleList(exec, schema);
+}
+
+/** One schedule, or undefined. */
+export async function getSchedule(
+  options: EnqueueTarget & { name: string },
+): Promise<ScheduleRow | undefined> {
+  const { exec, schema } = target(options);
+  return scheduleGet(exec, schema, assertName('schedule', options.name));
+}
+
+/**
+ * Enqueues one job of the schedule now (even if disabled), leaving next_run_at as it is;
+ * returns null if there is no such schedule.
+ * @example await runScheduleNow({ db: pool, name: 'nightly-report' });
+ */
+export async function runScheduleNow(
+  options: EnqueueTarget & { name: string },
+): Promise<EnqueuedJob | null> {
+  const { exec, schema } = target(options);
+  const id = await scheduleRunNow(exec, schema, assertName('schedule', options.name));
+  return id === undefined ? null : { id, isDuplicate: false };
+}
+
+export type { ScheduleRow };
