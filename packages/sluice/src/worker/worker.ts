@@ -25,6 +25,8 @@ import {
   workerUnregister,
   workerWaitingSet,
 } from '../queries/worker.js';
+import { Maintenance } from '../maintenance/maintenance.js';
+import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Token } from './completer.js';
 import { errorJson, runJob, type RunOutcome } from './executor.js';
 import { Leader, type LeaderService } from './leader.js';
@@ -51,6 +53,8 @@ const workerOptionsSchema = z
     livenessIntervalMs: z.number().int().min(100).default(30_000),
     graceMs: z.number().int().min(0).default(25_000),
     logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null).optional(),
+    /** Runs the cron scheduler and maintenance when this worker is the leader. Default true. */
+    isMaintenanceEnabled: z.boolean().default(true),
     leaderServices: z.array(z.custom<LeaderService>()).default([]),
   })
   .strict();
@@ -177,7 +181,15 @@ export class Worker extends EventEmitter {
       leaseMs: this.o.leaseMs,
       rescueIntervalMs: this.o.rescueIntervalMs,
       rescueBackoffMs: this.o.rescueBackoffMs,
-      services: this.o.leaderServices,
+      services: [
+        ...(this.o.isMaintenanceEnabled
+          ? [
+              new CronScheduler({ pool: this.pool, schema: this.o.schema, logger: this.logger }),
+              new Maintenance({ pool: this.pool, schema: this.o.schema, logger: this.logger }),
+            ]
+          : []),
+        ...this.o.leaderServices,
+      ],
       isEligible: this.o.isLeaderEligible,
       onRescued: (rows) =>
         rows.forEach((r) => this.emit('job:rescued', { job: r, outcome: r.outcome })),
