@@ -34,8 +34,8 @@ export function formatAge(seconds: number): string {
 export function cell(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value) ?? '-';
 }
 
 /** Renders an object as `key: value` lines, JSON values indented below their key. */
