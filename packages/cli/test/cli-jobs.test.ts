@@ -207,3 +207,36 @@ describe('bad input', () => {
     failsWith(r, /cannot reach the database \(ECONNREFUSED\)/);
   });
 });
+
+describe('--help', () => {
+  const commands = [
+    [],
+    ['migrate'],
+    ['db'],
+    ['db', 'start'],
+    ['db', 'stop'],
+    ['db', 'url'],
+    ['db', 'status'],
+    ['queue', 'create'],
+    ['queue', 'list'],
+    ['queue', 'pause'],
+    ['queue', 'resume'],
+    ['queue', 'set'],
+    ['stats'],
+    ['jobs', 'list'],
+    ['jobs', 'show'],
+    ['jobs', 'cancel'],
+    ['jobs', 'retry'],
+    ['dlq', 'list'],
+    ['dlq', 'show'],
+    ['dlq', 'replay'],
+    ['dlq', 'purge'],
+  ];
+  it('every command has help with an example, without touching a database', async () => {
+    for (const args of commands) {
+      const r = await runCli([...args, '--help'], { databaseUrl: 'postgres://127.0.0.1:1/none' });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toMatch(/\nExamples:\n {2}\$ .*sluice /);
+    }
+  });
+});
