@@ -1,0 +1,273 @@
+// Output: one JSON line per result as it comes, and at the end a Markdown report with the
+// environment, every figure with its ratio to the baselines and to each peer, and the targets.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { round, withClient } from './lib.mjs';
+
+const SETTINGS = [
+  'shared_buffers',
+  'synchronous_commit',
+  'fsync',
+  'full_page_writes',
+  'wal_sync_method',
+  'max_wal_size',
+  'max_connections',
+];
+
+const PEERS = ['graphile-worker', 'pg-boss'];
+
+function packageVersion(name) {
+  try {
+    const url = new URL(`./node_modules/${name}/package.json`, import.meta.url);
+    return JSON.parse(readFileSync(url, 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What the numbers were measured on. */
+export async function environment(serverUrl, source) {
+  const pg = await withClient(serverUrl, async (c) => {
+    const version = (await c.query('SHOW server_version')).rows[0].server_version;
+    const settings = {};
+    for (const name of SETTINGS) {
+      settings[name] = (await c.query(`SELECT current_setting($1) AS v`, [name])).rows[0].v;
+    }
+    return { version, settings };
+  });
+  const cpus = os.cpus();
+  return {
+    postgres: { source, ...pg },
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    packages: Object.fromEntries(
+      ['sluice', 'graphile-worker', 'pg-boss', 'pg'].map((p) => [p, packageVersion(p)]),
+    ),
+  };
+}
+
+/** Prints one result as a JSON line on stdout (rounded values, full detail). */
+export function printResult(result) {
+  process.stdout.write(`${JSON.stringify({ ...result, value: round(result.value) })}\n`);
+}
+
+const same = (a, b) =>
+  a.scenario === b.scenario && a.metric === b.metric && (a.procs ?? 0) === (b.procs ?? 0);
+
+function find(results, pred) {
+  return results.find((r) => pred(r) && typeof r.value === 'number');
+}
+
+/** The peer's best configuration for the same scenario, metric and process count. */
+function peerRef(results, row, peer) {
+  return find(
+    results,
+    (r) => r.system === peer && same(r, row) && (r.variant === 'best' || r.variant === 'any'),
+  );
+}
+
+function baselineRef(results, row) {
+  if (row.scenario === 'C') {
+    return find(results, (r) => r.scenario === 'C' && r.system === 'raw-sql');
+  }
+  if (row.scenario === 'B') {
+    return find(results, (r) => r.scenario === 'B' && r.system === 'raw-sql');
+  }
+  return undefined;
+}
+
+function fmtValue(r) {
+  if (typeof r.value !== 'number') return `n/a (${r.na ?? 'no value'})`;
+  const v = round(r.value).toLocaleString('en-US');
+  return r.complete === false ? `${v} ${r.unit} (incomplete)` : `${v} ${r.unit}`;
+}
+
+function ratio(value, ref) {
+  if (typeof value !== 'number' || !ref || typeof ref.value !== 'number' || ref.value === 0) {
+    return '—';
+  }
+  return `${(value / ref.value).toFixed(2)}×`;
+}
+
+function fmtVerified(r) {
+  if (r.verified === undefined) return '—';
+  if (!r.verified) return '✗';
+  return r.complete === false ? '✓ (ran once; not all ran)' : '✓';
+}
+
+/** Evaluates the issue's targets from one run's results. */
+function targets(results) {
+  const get = (pred) => find(results, pred);
+  const s = (scenario, metric, procs, variant = 'best') =>
+    get(
+      (r) =>
+        r.system === 'sluice' &&
+        r.scenario === scenario &&
+        r.metric === metric &&
+        (procs === undefined || r.procs === procs) &&
+        (r.variant === variant || r.variant === 'any'),
+    );
+  const peerBest = (scenario, metric, procs, pick) => {
+    const vals = results.filter(
+      (r) =>
+        PEERS.includes(r.system) &&
+        r.scenario === scenario &&
+        r.metric === metric &&
+        (procs === undefined || r.procs === procs) &&
+        typeof r.value === 'number',
+    );
+    return vals.length ? pick(...vals.map((r) => r.value)) : undefined;
+  };
+  const out = [];
+  const line = (name, ok, detail) =>
+    out.push(`| ${name} | ${ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met'} | ${detail} |`);
+  const pct = (a, b) => `${((a / b) * 100).toFixed(0)}%`;
+  const x = (a, b) => `${(a / b).toFixed(2)}×`;
+
+  for (const procs of [1, 2]) {
+    const me = s('C', 'drain rate', procs);
+    const gw = get(
+      (r) =>
+        r.system === 'graphile-worker' &&
+        r.scenario === 'C' &&
+        r.variant === 'best' &&
+        r.procs === procs,
+    );
+    const rawC = baselineRef(results, { scenario: 'C' });
+    const ok =
+      me && gw && rawC ? me.value >= 1.5 * gw.value && me.value >= 0.4 * rawC.value : undefined;
+    line(
+      `C drain (${procs} proc): ≥ 1.5× graphile-worker best, ≥ 40% of raw`,
+      ok,
+      me && gw && rawC
+        ? `${x(me.value, gw.value)} gw, ${pct(me.value, rawC.value)} of raw`
+        : 'missing figures',
+    );
+  }
+  {
+    const me = s('A', 'enqueue rate');
+    const best = peerBest('A', 'enqueue rate', undefined, Math.max);
+    line(
+      'A bulk enqueue: ≥ 2.5× the best peer',
+      me && best ? me.value >= 2.5 * best : undefined,
+      me && best ? `${x(me.value, best)} best peer` : 'missing figures',
+    );
+  }
+  {
+    const me = s('B', 'app transactions');
+    const base = baselineRef(results, { scenario: 'B' });
+    const best = peerBest('B', 'app transactions', undefined, Math.max);
+    line(
+      'B: ≥ 90% of the app transaction alone, above both peers',
+      me && base && best ? me.value >= 0.9 * base.value && me.value > best : undefined,
+      me && base && best
+        ? `${pct(me.value, base.value)} of no-enqueue, ${x(me.value, best)} best peer`
+        : 'missing figures',
+    );
+  }
+  {
+    const p50 = s('D', 'p50 latency', 1);
+    const p99 = s('D', 'p99 latency', 1);
+    const peer50 = peerBest('D', 'p50 latency', 1, Math.min);
+    const peer99 = peerBest('D', 'p99 latency', 1, Math.min);
+    const ok =
+      p50 && p99 && peer50 !== undefined && peer99 !== undefined
+        ? p50.value <= 3 && p99.value <= 15 && p50.value < peer50 && p99.value < peer99
+        : undefined;
+    line(
+      'D idle latency: p50 ≤ 3 ms, p99 ≤ 15 ms, below both peers',
+      ok,
+      p50 && p99
+        ? `p50 ${round(p50.value)} ms, p99 ${round(p99.value)} ms (best peer ${round(peer50)} / ${round(peer99)} ms)`
+        : 'missing figures',
+    );
+  }
+  {
+    const p99 = s('E', 'p99 latency', undefined);
+    const backlog = s('E', 'backlog at end', undefined);
+    const rate = backlog?.detail?.producedRate ?? 0;
+    const ok =
+      p99 && backlog
+        ? p99.value <= 50 && backlog.value <= rate * 0.1 && backlog.complete !== false
+        : undefined;
+    line(
+      'E steady load: p99 ≤ 50 ms, no growing backlog (≤ 100 ms of work left at the end)',
+      ok,
+      p99 && backlog
+        ? `p99 ${round(p99.value)} ms, backlog ${backlog.value} jobs`
+        : 'missing figures',
+    );
+  }
+  return out;
+}
+
+/** The Markdown report: environment, one table row per result, targets. */
+export function markdown({ results, env, sizes, mode, variants, startedAt, elapsedS }) {
+  const lines = [];
+  lines.push(`# Sluice bench — ${mode} run, ${startedAt}, ${Math.round(elapsedS)} s`);
+  lines.push('');
+  const s = env.postgres.settings;
+  lines.push(
+    `- PostgreSQL ${env.postgres.version} (${env.postgres.source}): ` +
+      SETTINGS.map((k) => `${k}=${s[k]}`).join(', '),
+  );
+  lines.push(
+    `- Machine: ${env.cpus} cores (os.cpus().length), ${env.cpuModel}, ${env.memoryGiB} GiB, ${env.os}; Node ${env.node}`,
+  );
+  lines.push(
+    `- Packages: ${Object.entries(env.packages)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    `- Sizes: ${Object.entries(sizes)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+  );
+  for (const [system, v] of Object.entries(variants)) {
+    lines.push(
+      `- ${system} variants: ${Object.entries(v)
+        .map(([k, label]) => `**${k}**: ${label}`)
+        .join('; ')}`,
+    );
+  }
+  lines.push('');
+  lines.push(
+    '| Scen. | System | Variant | Procs | Metric | Value | vs baseline | vs graphile-worker (best) | vs pg-boss (best) | Verified |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  // Baselines first within each scenario; otherwise in run order.
+  const rows = results
+    .map((r, i) => ({ r, i }))
+    .sort(
+      (a, b) =>
+        a.r.scenario.localeCompare(b.r.scenario) ||
+        Number(b.r.system === 'raw-sql') - Number(a.r.system === 'raw-sql') ||
+        a.i - b.i,
+    )
+    .map(({ r }) => r);
+  for (const r of rows) {
+    const base = baselineRef(results, r);
+    const isBaseline = r.system === 'raw-sql';
+    const baseCell =
+      base && !isBaseline && typeof r.value === 'number'
+        ? `${((r.value / base.value) * 100).toFixed(0)}% of ${base.variant}`
+        : '—';
+    const peerCells = PEERS.map((p) => (isBaseline ? '—' : ratio(r.value, peerRef(results, r, p))));
+    const arrow = r.better === 'lower' ? ' ↓' : r.better === 'higher' ? ' ↑' : '';
+    lines.push(
+      `| ${r.scenario} | ${r.system} | ${r.variant} | ${r.procs ?? '—'} | ${r.metric}${arrow} | ${fmtValue(r)}${r.note ? ` — ${r.note}` : ''} | ${baseCell} | ${peerCells.join(' | ')} | ${fmtVerified(r)} |`,
+    );
+  }
+  lines.push('');
+  lines.push('↑ higher is better, ↓ lower is better. Ratios are value ÷ reference value.');
+  lines.push('');
+  lines.push('| Target (issue 4) | Status | From this run |');
+  lines.push('|---|---|---|');
+  lines.push(...targets(results));
+  lines.push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,131 @@
+// B: `clients` connections each looping BEGIN; INSERT an app row; enqueue one job; COMMIT, for
+// a fixed time. The baseline is the same transaction without the enqueue.
+import pg from 'pg';
+import { createDatabase, log, nowMs, settle, withClient } from '../lib.mjs';
+
+/** Scenario id and title. */
+export const id = 'B';
+export const title = 'one job per app transaction';
+
+const APP_TABLE = `CREATE TABLE app_order (
+  id bigserial PRIMARY KEY,
+  customer text NOT NULL,
+  amount_cents integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+)`;
+
+async function loadClients(url, count) {
+  const clients = [];
+  for (let i = 0; i < count; i++) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    clients.push(c);
+  }
+  return clients;
+}
+
+/** Runs the transaction loop; `enqueue(client, payload)` is null for the baseline. */
+async function loop(clients, seconds, enqueue) {
+  let seq = 0;
+  const t0 = nowMs();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    clients.map(async (c, i) => {
+      while (nowMs() < end) {
+        await c.query('BEGIN');
+        const { rows } = await c.query(
+          'INSERT INTO app_order (customer, amount_cents) VALUES ($1, $2) RETURNING id',
+          [`customer-${i}`, 1999],
+        );
+        if (enqueue) await enqueue(c, { seq: seq++, orderId: String(rows[0].id) });
+        else seq++;
+        await c.query('COMMIT');
+      }
+    }),
+  );
+  return { committed: seq, elapsedMs: nowMs() - t0 };
+}
+
+/** Runs the baseline and B for every system and producer variant. */
+export async function run({ serverUrl, sizes, systems, record }) {
+  const { bClients: clientsN, bSeconds: seconds } = sizes;
+  // The baseline runs first and last: on a shared machine the mean of both is a fairer
+  // reference for the runs in between than either alone.
+  const runs = [{ system: null, variant: 'no-enqueue' }];
+  for (const system of systems) {
+    for (const variant of Object.keys(system.producerVariants)) runs.push({ system, variant });
+  }
+  runs.push({ system: null, variant: 'no-enqueue' });
+  const baseline = [];
+  for (const { system, variant } of runs) {
+    const systemName = system?.name ?? 'raw-sql';
+    const db = await createDatabase(serverUrl, `b_${systemName}_${variant}`);
+    let clients = [];
+    let producer;
+    try {
+      if (system) await system.install(db.url, variant);
+      await withClient(db.url, (c) => c.query(APP_TABLE));
+      // The producer object is opened for its API (pg-boss caches queue settings in it); every
+      // statement runs on the loop's own client inside its transaction.
+      if (system) producer = await system.openProducer(db.url, variant);
+      clients = await loadClients(db.url, clientsN);
+      await settle(db.url);
+      log(`B ${systemName}/${variant}: ${clientsN} clients for ${seconds} s`);
+      const { committed, elapsedMs } = await loop(
+        clients,
+        seconds,
+        producer ? (c, payload) => producer.inTx(c, payload) : null,
+      );
+      const check = await withClient(db.url, async (c) => {
+        const app = (await c.query('SELECT count(*)::int AS n FROM app_order')).rows[0].n;
+        const jobs = system ? await system.stored(c) : { count: 0, distinct: 0 };
+        return { app, jobs };
+      });
+      const verified = system
+        ? check.app === committed &&
+          check.jobs.count === committed &&
+          check.jobs.distinct === committed
+        : check.app === committed;
+      const rate = (committed / elapsedMs) * 1000;
+      if (!system) {
+        baseline.push({ rate, committed, verified });
+        if (baseline.length < 2) continue;
+        record({
+          scenario: 'B',
+          system: systemName,
+          variant,
+          metric: 'app transactions',
+          value: (baseline[0].rate + baseline[1].rate) / 2,
+          unit: 'tx/s',
+          better: 'higher',
+          verified: baseline.every((b) => b.verified),
+          detail: { clients: clientsN, seconds, runs: baseline.map((b) => b.rate) },
+          note: 'mean of a run before and a run after the systems',
+        });
+        continue;
+      }
+      record({
+        scenario: 'B',
+        system: systemName,
+        variant,
+        metric: 'app transactions',
+        value: rate,
+        unit: 'tx/s',
+        better: 'higher',
+        verified,
+        detail: {
+          clients: clientsN,
+          seconds,
+          committed,
+          appRows: check.app,
+          jobs: check.jobs.count,
+          distinctJobs: check.jobs.distinct,
+        },
+      });
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+      await producer?.close();
+      await db.drop();
+    }
+  }
+}

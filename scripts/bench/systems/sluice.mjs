@@ -1,0 +1,94 @@
+// Sluice adapter: producer side from the built `sluice` package; worker side through the
+// createWorker contract, detected at run time so the bench runs before the worker lands.
+import pg from 'pg';
+import * as sluice from 'sluice';
+import { z } from 'zod';
+import { withClient } from '../lib.mjs';
+
+/** System name used in results. */
+export const name = 'sluice';
+
+const QUEUE = 'bench';
+const noop = sluice.defineTask({
+  name: 'noop',
+  queue: QUEUE,
+  schema: z.object({ seq: z.number().int(), orderId: z.string().optional() }),
+});
+
+/** Producer-side variants (enqueue does not depend on worker settings). */
+export const producerVariants = { any: 'queue `bench` (own partition), enqueue/enqueueMany' };
+
+/** Worker variants: best = the settings the docs recommend for throughput. */
+export const workerVariants = {
+  best: { label: 'concurrency 32 per process', options: { concurrency: 32 } },
+  defaults: { label: 'createWorker defaults (concurrency 10, LISTEN on, poll 1 s)', options: {} },
+};
+
+/** Why the worker side cannot run, or null. */
+export function workerUnavailable() {
+  return typeof sluice.createWorker !== 'function' ? 'worker not built' : null;
+}
+
+/** Migrates the schema and creates the bench queue in a fresh database. */
+export async function install(url) {
+  await sluice.migrate({ db: url });
+  await withClient(url, (c) => sluice.createQueue({ db: c, name: QUEUE }));
+}
+
+/** Enqueue paths: bulk (one call), one (own transaction), inTx (caller's open transaction). */
+export async function openProducer(url) {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  return {
+    bulk: (seqs) =>
+      sluice.enqueueMany(
+        seqs.map((seq) => ({ task: noop, payload: { seq } })),
+        { db: pool },
+      ),
+    one: (seq) => sluice.enqueue(noop, { seq }, { db: pool }),
+    inTx: (client, payload) => sluice.enqueue(noop, payload, { db: client }),
+    close: () => pool.end(),
+  };
+}
+
+/** Jobs not finished yet (pending or running). */
+export async function unfinished(client) {
+  const { rows } = await client.query('SELECT count(*)::int AS n FROM sluice.job');
+  return rows[0].n;
+}
+
+/** Jobs stored and waiting, with distinct payload seqs (for enqueue-only scenarios). */
+export async function stored(client) {
+  const { rows } = await client.query(
+    `SELECT count(*)::int AS count, count(DISTINCT payload->>'seq')::int AS distinct
+     FROM sluice.job WHERE queue = $1`,
+    [QUEUE],
+  );
+  return rows[0];
+}
+
+const quietLogger = {
+  debug() {},
+  info() {},
+  warn(obj, msg) {
+    process.stderr.write(`[sluice warn] ${msg ?? ''} ${JSON.stringify(obj)}\n`);
+  },
+  error(obj, msg) {
+    process.stderr.write(`[sluice error] ${msg ?? ''} ${JSON.stringify(obj)}\n`);
+  },
+};
+
+/** Child side: builds a worker whose no-op handler reports each payload seq to `onJob`. */
+export async function prepareWorker({ url, variant, onJob }) {
+  const { options } = workerVariants[variant];
+  const worker = sluice.createWorker({
+    db: url,
+    tasks: [noop.handle((payload) => onJob(payload.seq))],
+    logger: quietLogger,
+    ...options,
+  });
+  worker.on('error', (err) => process.stderr.write(`[sluice worker error] ${String(err)}\n`));
+  return {
+    start: () => worker.start(),
+    stop: () => worker.stop({ graceMs: 5000 }),
+  };
+}
