@@ -175,8 +175,11 @@ END $$;
 CREATE FUNCTION sluice.pause_queue(name text) RETURNS boolean
     LANGUAGE sql
     AS $$
-  UPDATE sluice.queue SET is_paused = true, updated_at = now() WHERE queue.name = pause_queue.name
-  RETURNING true
+  WITH u AS (
+    UPDATE sluice.queue SET is_paused = true, updated_at = now() WHERE queue.name = pause_queue.name
+    RETURNING 1
+  )
+  SELECT count(*) > 0 FROM u
 $$;
 
 --
@@ -186,8 +189,11 @@ $$;
 CREATE FUNCTION sluice.resume_queue(name text) RETURNS boolean
     LANGUAGE sql
     AS $$
-  UPDATE sluice.queue SET is_paused = false, updated_at = now() WHERE queue.name = resume_queue.name
-  RETURNING true
+  WITH u AS (
+    UPDATE sluice.queue SET is_paused = false, updated_at = now() WHERE queue.name = resume_queue.name
+    RETURNING 1
+  )
+  SELECT count(*) > 0 FROM u
 $$;
 
 --
