@@ -205,14 +205,21 @@ BEGIN
   RETURN true;
 END $$;
 
+-- Both return false (not NULL) for an unknown queue, so `IF NOT sluice.pause_queue(…)` works.
 CREATE FUNCTION sluice.pause_queue(name text) RETURNS boolean LANGUAGE sql AS $$
-  UPDATE sluice.queue SET is_paused = true, updated_at = now() WHERE queue.name = pause_queue.name
-  RETURNING true
+  WITH u AS (
+    UPDATE sluice.queue SET is_paused = true, updated_at = now() WHERE queue.name = pause_queue.name
+    RETURNING 1
+  )
+  SELECT count(*) > 0 FROM u
 $$;
 
 CREATE FUNCTION sluice.resume_queue(name text) RETURNS boolean LANGUAGE sql AS $$
-  UPDATE sluice.queue SET is_paused = false, updated_at = now() WHERE queue.name = resume_queue.name
-  RETURNING true
+  WITH u AS (
+    UPDATE sluice.queue SET is_paused = false, updated_at = now() WHERE queue.name = resume_queue.name
+    RETURNING 1
+  )
+  SELECT count(*) > 0 FROM u
 $$;
 
 -- Usable from any language inside any transaction; writes the same row as the TypeScript client.

@@ -30,7 +30,9 @@ export default async function setup(project: TestProject) {
   await createTemplateDatabase(serverUrl, templateName);
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
-  const { rows } = await client.query<{ v: string }>('SHOW server_version');
+  const { rows } = await client.query<{ v: string }>('SELECT current_setting($1) AS v', [
+    'server_version',
+  ]);
   await client.end();
   const serverVersion = rows[0]?.v ?? '?';
   console.log(`sluice tests on PostgreSQL ${serverVersion}${embedded ? ' (embedded)' : ''}`);

@@ -1,5 +1,6 @@
 // Row types of the Sluice schema: the one source of truth for Kysely and for query results.
-// Keep in step with migrations/ (test/schema-types.test.ts compares them to the live schema).
+// Keep in step with migrations/: packages/sluice/test/schema.test.ts compares them with the
+// migrated schema.
 import type { ColumnType, Generated } from 'kysely';
 
 /** Timestamps come back from pg as Date; inserts may pass Date or an ISO string. */
