@@ -150,18 +150,12 @@ CREATE UNLOGGED TABLE sluice.worker_waiting (
   PRIMARY KEY (queue, worker_id)
 );
 
--- One NOTIFY per queue per statement, delivered only at commit, only for jobs ready now, and only
--- when some worker of that queue waits.
-CREATE FUNCTION sluice.job_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('sluice:job', n.queue)
-  FROM (SELECT DISTINCT queue FROM new_jobs WHERE state = 'pending' AND run_at <= now()) n
-  WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = n.queue);
-  RETURN NULL;
-END $$;
-
-CREATE TRIGGER job_notify AFTER INSERT ON sluice.job
-  REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION sluice.job_notify();
+-- Producers waiting for job outcomes (waitForJob, job events) record themselves here; workers
+-- announce finished jobs only while a row exists, so a system nobody watches pays no NOTIFY.
+CREATE UNLOGGED TABLE sluice.event_listener (
+  id text PRIMARY KEY,
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE FUNCTION sluice.check_name(kind text, name text) RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -257,6 +251,11 @@ BEGIN
       ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
       RETURNING id INTO new_id;
     IF new_id IS NOT NULL THEN
+      -- Wake a waiting worker at commit; never for a job that is not due yet.
+      IF coalesce(enqueue.run_at, now()) <= now()
+          AND EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = enqueue.queue) THEN
+        PERFORM pg_notify('sluice:job', enqueue.queue);
+      END IF;
       RETURN new_id;
     END IF;
     SELECT j.id INTO new_id FROM sluice.job j

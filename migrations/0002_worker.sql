@@ -14,13 +14,18 @@ CREATE TABLE sluice.leader (
 CREATE FUNCTION sluice.replay_dead_letter(id bigint) RETURNS bigint LANGUAGE sql AS $$
   WITH gone AS (
     DELETE FROM sluice.dead_letter d WHERE d.id = replay_dead_letter.id RETURNING d.*
+  ), ins AS (
+    INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
+        group_key, errors, created_at)
+      SELECT g.id, g.queue, g.task, g.payload, g.priority, now(), 0, g.max_attempts, g.group_key,
+        g.errors, g.created_at
+      FROM gone g
+    RETURNING id, queue
+  ), woken AS (
+    SELECT pg_notify('sluice:job', i.queue) FROM ins i
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = i.queue)
   )
-  INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
-      group_key, errors, created_at)
-    SELECT g.id, g.queue, g.task, g.payload, g.priority, now(), 0, g.max_attempts, g.group_key,
-      g.errors, g.created_at
-    FROM gone g
-  RETURNING id
+  SELECT id FROM ins WHERE (SELECT count(*) FROM woken) >= 0
 $$;
 
 -- Replays every dead letter matching the filters (NULL matches all); returns how many.
@@ -38,9 +43,13 @@ CREATE FUNCTION sluice.replay_dead_letters(queue text DEFAULT NULL, task text DE
       SELECT g.id, g.queue, g.task, g.payload, g.priority, now(), 0, g.max_attempts, g.group_key,
         g.errors, g.created_at
       FROM gone g
-    RETURNING 1
+    RETURNING queue
+  ), woken AS (
+    SELECT pg_notify('sluice:job', d.queue)
+    FROM (SELECT DISTINCT queue FROM ins) d
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
   )
-  SELECT count(*)::integer FROM ins
+  SELECT count(*)::integer FROM ins WHERE (SELECT count(*) FROM woken) >= 0
 $$;
 
 -- Makes a pending job due now (a scheduled or backing-off job runs at once).

@@ -7,7 +7,7 @@ import { InvalidOptionsError } from './errors.js';
 /** Something with pg's `query(text, values)`: a Pool, PoolClient or Client. */
 export interface PgQueryable {
   query<R extends QueryResultRow = QueryResultRow>(
-    text: string,
+    text: string | { text: string; values?: unknown[]; name?: string },
     values?: unknown[],
   ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
@@ -18,7 +18,12 @@ export type DbTarget = PgQueryable | Kysely<any>;
 
 /** A resolved target: runs one parameterised statement and returns its rows. */
 export interface Executor {
-  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+  /** `name` makes pg reuse a prepared statement per connection (ignored for Kysely). */
+  query<R>(
+    text: string,
+    values?: unknown[],
+    name?: string,
+  ): Promise<{ rows: R[]; rowCount: number }>;
 }
 
 function isKysely(db: object): db is Kysely<unknown> {
@@ -44,8 +49,8 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (typeof db.query === 'function') {
     const pg = db;
     return {
-      async query<R>(text: string, values?: unknown[]) {
-        const res = await pg.query(text, values);
+      async query<R>(text: string, values?: unknown[], name?: string) {
+        const res = await (name ? pg.query({ name, text, values }) : pg.query(text, values));
         return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
       },
     };

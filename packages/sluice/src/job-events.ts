@@ -2,7 +2,9 @@
 // job, announced by workers with one NOTIFY per finished batch.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type pg from 'pg';
+import pg from 'pg';
+import { toExecutor } from './db.js';
+import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
 import type { Logger } from './define-task.js';
 import { assertSchemaName, doneChannel } from './names.js';
 import { Notifier } from './worker/notifier.js';
@@ -17,15 +19,24 @@ export interface JobEventInfo {
 /** Emits 'completed', 'retried', 'dead' and 'cancelled' with {@link JobEventInfo}. */
 export class JobEvents extends EventEmitter {
   private readonly notifier: Notifier;
+  private readonly pool: pg.Pool;
+  private readonly id = `events-${randomUUID()}`;
+  private readonly schema: string;
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(options: { db: string | pg.ClientConfig; schema?: string; logger?: Logger }) {
     super();
     const schema = assertSchemaName(options.schema ?? 'sluice');
+    this.schema = schema;
     const channel = doneChannel(schema);
+    const connection =
+      typeof options.db === 'string' ? { connectionString: options.db } : options.db;
+    this.pool = new pg.Pool({ ...connection, max: 1 });
+    this.pool.on('error', () => undefined);
     this.notifier = new Notifier({
       connection: typeof options.db === 'string' ? { connectionString: options.db } : options.db,
       schema,
-      workerId: `events-${randomUUID()}`,
+      workerId: this.id,
       logger: options.logger ?? createLogger('warn'),
       livenessIntervalMs: 30_000,
       maxBackoffMs: 5000,
@@ -42,13 +53,23 @@ export class JobEvents extends EventEmitter {
 
   /** Starts listening; resolves once subscribed. */
   async start(): Promise<void> {
+    // Workers announce outcomes only while a listener is registered; renewed, and forgotten by
+    // the leader if this process dies.
+    await eventListenerUpsert(toExecutor(this.pool), this.schema, this.id);
+    this.renewTimer = setInterval(() => {
+      eventListenerUpsert(toExecutor(this.pool), this.schema, this.id).catch(() => undefined);
+    }, 30_000);
+    this.renewTimer.unref();
     const connected = new Promise<void>((r) => this.notifier.once('connected', () => r()));
     this.notifier.start();
     await connected;
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.renewTimer);
     await this.notifier.stop();
+    await eventListenerDelete(toExecutor(this.pool), this.schema, this.id).catch(() => undefined);
+    await this.pool.end();
   }
 }
 

@@ -1,9 +1,11 @@
 // What producers ask about their jobs: where one is now, and waiting until it finishes.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { toExecutor, type DbTarget } from './db.js';
 import { InvalidOptionsError, JobNotFoundError, TimeoutError } from './errors.js';
 import { assertSchemaName, doneChannel } from './names.js';
 import { jobGet, type JobRow } from './queries/job-read.js';
+import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
 
 /** A job as `getJob` reports it, from whichever table holds it. */
 export interface JobInfo {
@@ -92,7 +94,10 @@ export async function waitForJob(options: {
     // A full list (300 ids) may have been cut short: check on any such batch.
     if (list.includes(id) || list.length >= 300) wake();
   });
+  // Workers announce finished jobs only while some listener is registered.
+  const listenerId = `wait-${randomUUID()}`;
   try {
+    await eventListenerUpsert(exec, schema, listenerId);
     await client.query(`LISTEN "${doneChannel(schema)}"`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -110,6 +115,7 @@ export async function waitForJob(options: {
       });
     }
   } finally {
+    await eventListenerDelete(exec, schema, listenerId).catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }

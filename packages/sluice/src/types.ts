@@ -126,6 +126,31 @@ export interface WorkerWaitingTable {
   since: Generated<Timestamp>;
 }
 
+export interface EventListenerTable {
+  id: string;
+  heartbeat_at: Generated<Timestamp>;
+}
+
+export interface LeaderTable {
+  name: string;
+  worker_id: string;
+  elected_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+}
+
+export interface QueueRateTable {
+  queue: string;
+  group_key: string;
+  window_start: Timestamp;
+  started: number;
+}
+
+export interface HistoryPartitionsView {
+  name: string;
+  from_at: Timestamp;
+  to_at: Timestamp;
+}
+
 export interface MigrationTable {
   version: number;
   name: string;
@@ -178,6 +203,10 @@ export interface SluiceDatabase {
   'sluice.worker': WorkerTable;
   'sluice.worker_waiting': WorkerWaitingTable;
   'sluice.migration': MigrationTable;
+  'sluice.event_listener': EventListenerTable;
+  'sluice.leader': LeaderTable;
+  'sluice.queue_rate': QueueRateTable;
+  'sluice.history_partitions': HistoryPartitionsView;
   'sluice.queue_stats': QueueStatsView;
   'sluice.all_jobs': AllJobsView;
 }

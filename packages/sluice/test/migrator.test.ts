@@ -96,7 +96,7 @@ describe('migrate', () => {
     expect(custom).toContain(
       'f SCHEMA.enqueue(text,jsonb,text,timestamp with time zone,integer,integer,text)',
     );
-    expect(custom).toContain('t job_notify');
+    expect(custom).toContain('f SCHEMA.claim_limited(text,integer,text,double precision)');
     expect(custom).toEqual(await catalog(url, 'sluice'));
 
     const target = { db: pool, schema: 'jobs_custom' };

@@ -117,6 +117,20 @@ export const sluiceColumns = {
     worker_id: 'not null',
     since: 'not null',
   },
+  'sluice.event_listener': { id: 'not null', heartbeat_at: 'not null' },
+  'sluice.leader': {
+    name: 'not null',
+    worker_id: 'not null',
+    elected_at: 'not null',
+    expires_at: 'not null',
+  },
+  'sluice.queue_rate': {
+    queue: 'not null',
+    group_key: 'not null',
+    window_start: 'not null',
+    started: 'not null',
+  },
+  'sluice.history_partitions': { name: 'null', from_at: 'null', to_at: 'null' },
   'sluice.migration': {
     version: 'not null',
     name: 'not null',

@@ -67,9 +67,11 @@ WITH done AS (
   FROM done d
   WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
 ), notified AS (
-  -- One NOTIFY per batch for producers waiting on their jobs (waitForJob, job events).
+  -- One NOTIFY per batch, only while a producer listens (waitForJob, job events): NOTIFY
+  -- serialises commits, which cost ~20% of drain throughput when always on.
   SELECT pg_notify('sluice:done', 'completed|' || $1 || '|' ||
-    array_to_string((array_agg(id))[1:300], ',')) FROM done HAVING count(*) > 0
+    array_to_string((array_agg(id))[1:300], ',')) FROM done
+  HAVING count(*) > 0 AND EXISTS (SELECT 1 FROM sluice.event_listener)
 )
 SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0`;
 
@@ -128,6 +130,7 @@ WITH t AS (
   SELECT pg_notify('sluice:done', o.outcome || '|' || $1 || '|' ||
     array_to_string((array_agg(o.id))[1:300], ','))
   FROM (SELECT id, 'retried' AS outcome FROM retried UNION ALL SELECT id, 'dead' FROM buried) o
+  WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
   GROUP BY o.outcome
 )
 SELECT id, 'retried' AS outcome FROM retried WHERE (SELECT count(*) FROM notified) >= 0

@@ -105,3 +105,31 @@ export async function leaderResign(
     p.workerId,
   ]);
 }
+
+/** Records (or renews) a producer that listens for job outcomes. */
+export async function eventListenerUpsert(db: Executor, schema: string, id: string) {
+  await db.query(
+    inSchema(
+      `INSERT INTO sluice.event_listener (id) VALUES ($1)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
+      schema,
+    ),
+    [id],
+  );
+}
+
+export async function eventListenerDelete(db: Executor, schema: string, id: string) {
+  await db.query(inSchema(`DELETE FROM sluice.event_listener WHERE id = $1`, schema), [id]);
+}
+
+/** Forgets listeners that stopped renewing (their process died). */
+export async function eventListenerDeleteStale(db: Executor, schema: string, staleMs: number) {
+  await db.query(
+    inSchema(
+      `DELETE FROM sluice.event_listener
+       WHERE heartbeat_at < now() - $1::float8 * interval '1 millisecond'`,
+      schema,
+    ),
+    [staleMs],
+  );
+}

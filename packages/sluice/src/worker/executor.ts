@@ -11,12 +11,15 @@ export type RunOutcome =
   Outcome | { kind: 'cancel'; token: Token; reason: string } | { kind: 'aborted'; token: Token };
 
 export interface RunDeps {
-  signal: AbortSignal;
-  logger: Logger;
+  /** Created on first use: most handlers never look at their signal. */
+  signal: () => AbortSignal;
+  logger: () => Logger;
   heartbeat: () => Promise<void>;
   progress: (value: unknown) => Promise<void>;
-  /** True when the worker aborted this job (shutdown or cancellation), not the timeout. */
-  isAbortedByWorker: () => boolean;
+  /** Resolves when the worker interrupts the job (shutdown past grace, or cancellation). */
+  interrupted: Promise<'interrupted'>;
+  /** Fires the job's signal with a timeout error. */
+  abortForTimeout: (err: Error) => void;
 }
 
 export function errorJson(err: unknown, attempt: number): string {
@@ -47,7 +50,6 @@ export async function runJob(
   job: ClaimedJob,
   task: Task | undefined,
   deps: RunDeps,
-  timeoutController: AbortController,
 ): Promise<RunOutcome> {
   const token: Token = { id: job.id, queue: job.queue, task: job.task, attempt: job.attempt };
   const fail = (err: unknown, isPermanent: boolean): RunOutcome => ({
@@ -66,7 +68,9 @@ export async function runJob(
     return fail(err, true);
   }
   const ctx: JobContext = {
-    signal: deps.signal,
+    get signal() {
+      return deps.signal();
+    },
     attempt: job.attempt,
     maxAttempts: job.max_attempts,
     job: {
@@ -78,45 +82,43 @@ export async function runJob(
     },
     heartbeat: deps.heartbeat,
     progress: deps.progress,
-    logger: deps.logger,
+    get logger() {
+      return deps.logger();
+    },
   };
+  const timeoutMs = task.timeoutMs;
   let timer: NodeJS.Timeout | undefined;
-  // A handler that ignores its signal still loses its slot at the timeout: the race below ends
-  // the attempt, and whatever the handler does later is ignored (its lease token is spent).
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    if (task.timeoutMs === undefined) return;
-    timer = setTimeout(() => {
-      resolve('timeout');
-      timeoutController.abort(new TimeoutError(task.timeoutMs!));
-    }, task.timeoutMs);
-  });
-  const aborted = new Promise<'aborted'>((resolve) => {
-    if (deps.signal.aborted) resolve('aborted');
-    deps.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-  });
+  let isTimedOut = false;
   try {
-    const value = await Promise.race([
-      Promise.resolve().then(() => task.handler!(parsed.data, ctx)),
-      timedOut,
-      aborted,
-    ]);
-    if (value === 'timeout') return fail(new TimeoutError(task.timeoutMs!), false);
-    if (value === 'aborted') {
-      if (deps.isAbortedByWorker()) return { kind: 'aborted', token };
-      return fail(new TimeoutError(task.timeoutMs ?? 0), false);
+    const running = task.handler(parsed.data, ctx);
+    // A handler that ignores its signal still loses its slot at the timeout: the race below ends
+    // the attempt, and whatever the handler does later is ignored (its lease token is spent).
+    const racers: Promise<unknown>[] = [Promise.resolve(running), deps.interrupted];
+    if (timeoutMs !== undefined) {
+      racers.push(
+        new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => {
+            isTimedOut = true;
+            resolve('timeout');
+            deps.abortForTimeout(new TimeoutError(timeoutMs));
+          }, timeoutMs);
+        }),
+      );
     }
+    const value = await Promise.race(racers);
+    if (isTimedOut) return fail(new TimeoutError(timeoutMs ?? 0), false);
+    if (value === 'interrupted') return { kind: 'aborted', token };
     if (value instanceof Snooze) {
       return { kind: 'release', token, refund: true, delayMs: value.delayMs, errorJson: null };
     }
     if (value instanceof Cancel) return { kind: 'cancel', token, reason: value.reason };
     return { kind: 'complete', token, resultJson: resultJson(value) };
   } catch (err) {
-    if (deps.isAbortedByWorker()) return { kind: 'aborted', token };
+    if (isTimedOut) return fail(new TimeoutError(timeoutMs ?? 0), false);
     if (err instanceof Snooze) {
       return { kind: 'release', token, refund: true, delayMs: err.delayMs, errorJson: null };
     }
     if (err instanceof Cancel) return { kind: 'cancel', token, reason: err.reason };
-    if (timeoutController.signal.aborted) return fail(new TimeoutError(task.timeoutMs!), false);
     return fail(err, err instanceof PermanentError);
   } finally {
     clearTimeout(timer);

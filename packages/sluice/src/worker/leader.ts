@@ -5,7 +5,12 @@
 import type { Executor } from '../db.js';
 import type { Logger } from '../define-task.js';
 import { jobRescueExpired } from '../queries/job-worker.js';
-import { leaderAttemptElect, leaderResign, workerDeleteStale } from '../queries/worker.js';
+import {
+  eventListenerDeleteStale,
+  leaderAttemptElect,
+  leaderResign,
+  workerDeleteStale,
+} from '../queries/worker.js';
 
 /** A long-running part that runs only on the leader (cron scheduler, maintenance). */
 export interface LeaderService {
@@ -100,6 +105,7 @@ export class Leader {
         if (rows.length < 1000) break;
       }
       await workerDeleteStale(this.c.db, this.c.schema, this.c.leaseMs * 2);
+      await eventListenerDeleteStale(this.c.db, this.c.schema, 120_000);
     } catch (err) {
       this.c.logger.warn({ err: String(err) }, 'rescue failed; will retry');
     }
