@@ -146,9 +146,9 @@ export interface QueueRateTable {
 }
 
 export interface HistoryPartitionsView {
-  name: string;
-  from_at: Timestamp;
-  to_at: Timestamp;
+  name: string | null;
+  from_at: Timestamp | null;
+  to_at: Timestamp | null;
 }
 
 export interface MigrationTable {
