@@ -4,9 +4,11 @@ import { Command } from 'commander';
 import { examples } from './command-helpers.js';
 import { registerDb } from './commands/db.js';
 import { registerDlq } from './commands/dlq.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerQueue } from './commands/queue.js';
+import { registerSchedule } from './commands/schedule.js';
 import { registerStats } from './commands/stats.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -41,5 +43,7 @@ export function buildProgram(): Command {
   registerStats(program);
   registerJobs(program);
   registerDlq(program);
+  registerSchedule(program);
+  registerDoctor(program);
   return program;
 }

@@ -77,3 +77,12 @@ export type {
   MaintenanceEvents,
   MaintenanceRun,
 } from './maintenance/maintenance.js';
+export { inspectSchema } from './doctor.js';
+export type {
+  InspectSchemaOptions,
+  SchemaReport,
+  SchemaProblem,
+  SchemaProblemCode,
+  WorkerStatus,
+  LeaderStatus,
+} from './doctor.js';
