@@ -60,7 +60,7 @@ describe('embedded Postgres (no DATABASE_URL)', () => {
     const status = JSON.parse(ok(await sluice('db', 'status', '--json')).stdout);
     expect(status).toMatchObject({ isRunning: true, isInitialised: true, pid: state.pid });
 
-    expect(ok(await sluice('migrate')).stdout).toMatch(/applied migration 1/);
+    expect(ok(await sluice('migrate')).stdout).toMatch(/applied migrations 1, 2, 3, 4/);
     expect(ok(await sluice('stats')).stdout).toMatch(/^default\s+0/m);
     const client = new pg.Client({ connectionString: state.url });
     await client.connect();

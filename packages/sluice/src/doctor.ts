@@ -9,7 +9,6 @@ import {
   catalogListMissing,
   historyDefaultCount,
   historyPartitionsCoverage,
-  jobTriggerGet,
   leaderListAll,
   migrationListApplied,
   parentIndexList,
@@ -34,13 +33,13 @@ const RELATIONS = [
   'schedule',
   'worker',
   'worker_waiting',
+  'event_listener',
   'leader',
   'queue_stats',
   'all_jobs',
   'history_partitions',
 ];
 const FUNCTIONS = [
-  'job_notify',
   'claim_limited',
   'check_name',
   'enqueue',
@@ -54,7 +53,6 @@ const FUNCTIONS = [
   'create_history_partitions',
   'drop_history_partitions',
 ];
-const NOTIFY_TRIGGER = 'job_notify';
 const PARENT_INDEXES: Record<string, string[]> = {
   job: ['job_pkey', 'job_claim_idx', 'job_unique_key_idx', 'job_running_idx'],
   job_history: ['job_history_id_idx', 'job_history_finished_idx'],
@@ -175,14 +173,6 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
   }
 
   if (has('migration')) await checkMigrations(exec, report, shipped, problem);
-  if (has('job')) {
-    const trigger = await jobTriggerGet(exec, schema, NOTIFY_TRIGGER);
-    if (!trigger) {
-      problem('MISSING_TRIGGER', `trigger ${NOTIFY_TRIGGER} on ${schema}.job is missing`);
-    } else if (!trigger.is_enabled) {
-      problem('MISSING_TRIGGER', `trigger ${NOTIFY_TRIGGER} on ${schema}.job is disabled`);
-    }
-  }
   const queueOf = new Map<string, string>();
   if (has('queue') && has('job')) {
     for (const q of await queueListPartitions(exec, schema)) {

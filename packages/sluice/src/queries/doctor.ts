@@ -21,16 +21,6 @@ export async function catalogListMissing(
   return rows;
 }
 
-/** Whether the enqueue NOTIFY trigger exists on sluice.job, and whether it is enabled. */
-export async function jobTriggerGet(db: Executor, schema: string, name: string) {
-  const { rows } = await db.query<{ is_enabled: boolean }>(
-    `SELECT t.tgenabled <> 'D' AS is_enabled FROM pg_trigger t
-     WHERE t.tgrelid = to_regclass(format('%I.job', $1::text)) AND t.tgname = $2`,
-    [schema, name],
-  );
-  return rows[0];
-}
-
 /** Versions recorded in sluice.migration (the table must exist). */
 export async function migrationListApplied(db: Executor, schema: string) {
   const { rows } = await db.query<{ version: number; name: string }>(
