@@ -59,28 +59,144 @@ BEGIN
 END $_$;
 
 --
+-- Name: claim_limited(text, integer, text, double precision); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.claim_limited(claim_queue text, max_jobs integer, claim_worker_id text, lease_ms double precision) RETURNS TABLE(id bigint, queue text, task text, payload jsonb, attempt integer, max_attempts integer, group_key text, created_at timestamp with time zone)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+  q record;
+  room integer := max_jobs;
+  used integer;
+  win timestamptz;
+  claimed bigint[];
+BEGIN
+  SELECT * INTO q FROM sluice.queue WHERE name = claim_limited.claim_queue FOR NO KEY UPDATE;
+  IF NOT FOUND OR q.is_paused THEN
+    RETURN;
+  END IF;
+  win := to_timestamp(floor(extract(epoch FROM now()) * 1000 / q.rate_window_ms)
+    * q.rate_window_ms / 1000.0);
+  IF q.concurrency_limit IS NOT NULL THEN
+    SELECT count(*) INTO used FROM sluice.job j
+      WHERE j.queue = claim_limited.claim_queue AND j.state = 'running';
+    room := least(room, q.concurrency_limit - used);
+  END IF;
+  IF q.rate_limit IS NOT NULL THEN
+    SELECT coalesce(sum(r.started), 0) INTO used FROM sluice.queue_rate r
+      WHERE r.queue = claim_limited.claim_queue AND r.group_key = '' AND r.window_start = win;
+    room := least(room, q.rate_limit - used);
+  END IF;
+  IF room <= 0 THEN
+    RETURN;
+  END IF;
+
+  IF q.group_concurrency_limit IS NULL AND q.group_rate_limit IS NULL THEN
+    SELECT array_agg(c.id) INTO claimed FROM (
+      SELECT j.id FROM sluice.job j
+      WHERE j.queue = claim_limited.claim_queue AND j.state = 'pending' AND j.run_at <= now()
+      ORDER BY j.priority DESC, j.run_at, j.id
+      LIMIT room
+      FOR UPDATE SKIP LOCKED
+    ) c;
+  ELSE
+    -- Per-group room: a busy group fills only its own share, so other groups still get slots.
+    -- This reads every due row of the queue (window function), the price of per-key limits.
+    SELECT array_agg(c.id) INTO claimed FROM (
+      SELECT j.id FROM sluice.job j
+      WHERE j.queue = claim_limited.claim_queue AND j.id IN (
+        SELECT e.id FROM (
+          SELECT p.id, p.group_key, p.priority, p.run_at,
+            row_number() OVER (PARTITION BY p.group_key ORDER BY p.priority DESC, p.run_at, p.id) AS rn
+          FROM sluice.job p
+          WHERE p.queue = claim_limited.claim_queue AND p.state = 'pending' AND p.run_at <= now()
+        ) e
+        LEFT JOIN (
+          SELECT r.group_key, count(*) AS n FROM sluice.job r
+          WHERE r.queue = claim_limited.claim_queue AND r.state = 'running' AND r.group_key IS NOT NULL
+          GROUP BY r.group_key
+        ) g ON g.group_key = e.group_key
+        LEFT JOIN sluice.queue_rate t
+          ON t.queue = claim_limited.claim_queue AND t.group_key = e.group_key AND t.window_start = win
+        WHERE e.group_key IS NULL
+          OR ((q.group_concurrency_limit IS NULL OR e.rn <= q.group_concurrency_limit - coalesce(g.n, 0))
+            AND (q.group_rate_limit IS NULL OR e.rn <= q.group_rate_limit - coalesce(t.started, 0)))
+        ORDER BY e.priority DESC, e.run_at, e.id
+        LIMIT room
+      )
+      FOR UPDATE SKIP LOCKED
+    ) c;
+  END IF;
+  IF claimed IS NULL THEN
+    RETURN;
+  END IF;
+
+  RETURN QUERY
+  UPDATE sluice.job j
+  SET state = 'running', attempt = j.attempt + 1, worker_id = claim_limited.claim_worker_id,
+    started_at = now(), lease_expires_at = now() + lease_ms * interval '1 millisecond'
+  WHERE j.queue = claim_limited.claim_queue AND j.id = ANY (claimed)
+  RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key, j.created_at;
+
+  IF q.rate_limit IS NOT NULL OR q.group_rate_limit IS NOT NULL THEN
+    INSERT INTO sluice.queue_rate AS r (queue, group_key, window_start, started)
+      VALUES (claim_limited.claim_queue, '', win, cardinality(claimed))
+      ON CONFLICT (queue, group_key, window_start) DO UPDATE SET started = r.started + excluded.started;
+    INSERT INTO sluice.queue_rate AS r (queue, group_key, window_start, started)
+      SELECT claim_limited.claim_queue, j.group_key, win, count(*)
+      FROM sluice.job j
+      WHERE j.queue = claim_limited.claim_queue AND j.id = ANY (claimed) AND j.group_key IS NOT NULL
+      GROUP BY j.group_key
+      ON CONFLICT (queue, group_key, window_start) DO UPDATE SET started = r.started + excluded.started;
+    DELETE FROM sluice.queue_rate r
+      WHERE r.queue = claim_limited.claim_queue AND r.window_start < win - interval '1 hour';
+  END IF;
+END $$;
+
+--
 -- Name: create_history_partitions(date, integer); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
 CREATE FUNCTION sluice.create_history_partitions(from_day date DEFAULT (CURRENT_DATE - 1), days integer DEFAULT 4) RETURNS integer
     LANGUAGE plpgsql
-    AS $$
+    SET lock_timeout TO '5s'
+    AS $_$
 DECLARE
   d date;
   made integer := 0;
   part text;
+  lo timestamptz;
+  hi timestamptz;
+  edge timestamptz;
 BEGIN
+  -- Every maintenance process may run this at once; they take turns.
+  PERFORM pg_advisory_xact_lock(hashtext('sluice.job_history partitions'));
   FOR i IN 0 .. days - 1 LOOP
     d := from_day + i;
     part := 'job_history_' || to_char(d, 'YYYYMMDD');
-    IF to_regclass(format('%I.%I', 'sluice', part)) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.job_history FOR VALUES FROM (%L) TO (%L)',
-        'sluice', part, 'sluice', d::timestamptz, (d + 1)::timestamptz);
-      made := made + 1;
-    END IF;
+    CONTINUE WHEN to_regclass(format('%I.%I', 'sluice', part)) IS NOT NULL;
+    lo := d::timestamp AT TIME ZONE 'UTC';
+    hi := (d + 1)::timestamp AT TIME ZONE 'UTC';
+    SELECT max(p.to_at) INTO edge FROM sluice.history_partitions p
+      WHERE p.from_at <= lo AND p.to_at > lo;
+    lo := greatest(lo, edge);
+    SELECT min(p.from_at) INTO edge FROM sluice.history_partitions p
+      WHERE p.from_at >= lo AND p.from_at < hi;
+    hi := least(hi, edge);
+    CONTINUE WHEN lo >= hi;
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %I.job_history INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+      'sluice', part, 'sluice');
+    EXECUTE format('WITH moved AS (DELETE FROM %I.job_history_default WHERE finished_at >= $1 '
+      'AND finished_at < $2 RETURNING *) INSERT INTO %I.%I SELECT * FROM moved',
+      'sluice', 'sluice', part) USING lo, hi;
+    EXECUTE format('ALTER TABLE %I.job_history ATTACH PARTITION %I.%I FOR VALUES FROM (%L) TO (%L)',
+      'sluice', 'sluice', part, lo, hi);
+    made := made + 1;
   END LOOP;
   RETURN made;
-END $$;
+END $_$;
 
 --
 -- Name: create_queue(text, integer, integer, integer, integer, interval, interval); Type: FUNCTION; Schema: sluice; Owner: -
@@ -110,6 +226,29 @@ BEGIN
     'autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02)',
     'sluice', part);
   RETURN true;
+END $$;
+
+--
+-- Name: drop_history_partitions(timestamp with time zone); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.drop_history_partitions(older_than timestamp with time zone) RETURNS SETOF text
+    LANGUAGE plpgsql
+    SET lock_timeout TO '5s'
+    AS $$
+DECLARE
+  r record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('sluice.job_history partitions'));
+  FOR r IN SELECT p.name FROM sluice.history_partitions p WHERE p.to_at <= older_than ORDER BY p.from_at LOOP
+    BEGIN
+      EXECUTE format('DROP TABLE %I.%I', 'sluice', r.name);
+      RETURN NEXT r.name;
+    EXCEPTION WHEN lock_not_available THEN
+      RAISE WARNING 'sluice: partition % is busy; it will be dropped on a later run', r.name;
+    END;
+  END LOOP;
+  DELETE FROM sluice.job_history_default WHERE finished_at < older_than;
 END $$;
 
 --
@@ -143,6 +282,11 @@ BEGIN
       ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
       RETURNING id INTO new_id;
     IF new_id IS NOT NULL THEN
+      -- Wake a waiting worker at commit; never for a job that is not due yet.
+      IF coalesce(enqueue.run_at, now()) <= now()
+          AND EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = enqueue.queue) THEN
+        PERFORM pg_notify('sluice:job', enqueue.queue);
+      END IF;
       RETURN new_id;
     END IF;
     SELECT j.id INTO new_id FROM sluice.job j
@@ -152,20 +296,6 @@ BEGIN
     END IF;
     -- The conflicting job finished between the two statements: insert again.
   END LOOP;
-END $$;
-
---
--- Name: job_notify(); Type: FUNCTION; Schema: sluice; Owner: -
---
-
-CREATE FUNCTION sluice.job_notify() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-  PERFORM pg_notify('sluice:job', n.queue)
-  FROM (SELECT DISTINCT queue FROM new_jobs WHERE state = 'pending' AND run_at <= now()) n
-  WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = n.queue);
-  RETURN NULL;
 END $$;
 
 --
@@ -183,6 +313,57 @@ CREATE FUNCTION sluice.pause_queue(name text) RETURNS boolean
 $$;
 
 --
+-- Name: replay_dead_letter(bigint); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.replay_dead_letter(id bigint) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+  WITH gone AS (
+    DELETE FROM sluice.dead_letter d WHERE d.id = replay_dead_letter.id RETURNING d.*
+  ), ins AS (
+    INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
+        group_key, errors, created_at)
+      SELECT g.id, g.queue, g.task, g.payload, g.priority, now(), 0, g.max_attempts, g.group_key,
+        g.errors, g.created_at
+      FROM gone g
+    RETURNING id, queue
+  ), woken AS (
+    SELECT pg_notify('sluice:job', i.queue) FROM ins i
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = i.queue)
+  )
+  SELECT id FROM ins WHERE (SELECT count(*) FROM woken) >= 0
+$$;
+
+--
+-- Name: replay_dead_letters(text, text, timestamp with time zone); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.replay_dead_letters(queue text DEFAULT NULL::text, task text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE sql
+    AS $$
+  WITH gone AS (
+    DELETE FROM sluice.dead_letter d
+    WHERE (replay_dead_letters.queue IS NULL OR d.queue = replay_dead_letters.queue)
+      AND (replay_dead_letters.task IS NULL OR d.task = replay_dead_letters.task)
+      AND (replay_dead_letters.since IS NULL OR d.failed_at >= replay_dead_letters.since)
+    RETURNING d.*
+  ), ins AS (
+    INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
+        group_key, errors, created_at)
+      SELECT g.id, g.queue, g.task, g.payload, g.priority, now(), 0, g.max_attempts, g.group_key,
+        g.errors, g.created_at
+      FROM gone g
+    RETURNING queue
+  ), woken AS (
+    SELECT pg_notify('sluice:job', d.queue)
+    FROM (SELECT DISTINCT queue FROM ins) d
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
+  )
+  SELECT count(*)::integer FROM ins WHERE (SELECT count(*) FROM woken) >= 0
+$$;
+
+--
 -- Name: resume_queue(text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
@@ -195,6 +376,28 @@ CREATE FUNCTION sluice.resume_queue(name text) RETURNS boolean
   )
   SELECT count(*) > 0 FROM u
 $$;
+
+--
+-- Name: retry_job(bigint); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.retry_job(id bigint) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  q text;
+BEGIN
+  UPDATE sluice.job j SET run_at = now()
+    WHERE j.id = retry_job.id AND j.state = 'pending'
+    RETURNING j.queue INTO q;
+  IF q IS NULL THEN
+    RETURN false;
+  END IF;
+  IF EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = q) THEN
+    PERFORM pg_notify('sluice:job', q);
+  END IF;
+  RETURN true;
+END $$;
 
 --
 -- Name: dead_letter; Type: TABLE; Schema: sluice; Owner: -
@@ -342,6 +545,27 @@ UNION ALL
    FROM sluice.dead_letter;
 
 --
+-- Name: event_listener; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE UNLOGGED TABLE sluice.event_listener (
+    id text NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: history_partitions; Type: VIEW; Schema: sluice; Owner: -
+--
+
+CREATE VIEW sluice.history_partitions AS
+ SELECT (c.relname)::text AS name,
+    ("substring"(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'::text))::timestamp with time zone AS from_at,
+    ("substring"(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'::text))::timestamp with time zone AS to_at
+   FROM (pg_inherits i
+     JOIN pg_class c ON ((c.oid = i.inhrelid)))
+  WHERE ((i.inhparent = ('sluice.job_history'::regclass)::oid) AND (pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'::text));
+
+--
 -- Name: job_id_seq; Type: SEQUENCE; Schema: sluice; Owner: -
 --
 
@@ -443,6 +667,17 @@ CREATE TABLE sluice.job_q_default_c21f969b (
 WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_insert_scale_factor='0.01', autovacuum_analyze_scale_factor='0.02');
 
 --
+-- Name: leader; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE TABLE sluice.leader (
+    name text NOT NULL,
+    worker_id text NOT NULL,
+    elected_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
 -- Name: migration; Type: TABLE; Schema: sluice; Owner: -
 --
 
@@ -477,6 +712,17 @@ CREATE TABLE sluice.queue (
     CONSTRAINT queue_name_check CHECK ((name ~ '^[A-Za-z0-9_.:-]{1,128}$'::text)),
     CONSTRAINT queue_rate_limit_check CHECK ((rate_limit > 0)),
     CONSTRAINT queue_rate_window_ms_check CHECK ((rate_window_ms > 0))
+);
+
+--
+-- Name: queue_rate; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE UNLOGGED TABLE sluice.queue_rate (
+    queue text NOT NULL,
+    group_key text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    started integer NOT NULL
 );
 
 --
@@ -590,6 +836,13 @@ ALTER TABLE ONLY sluice.dead_letter
     ADD CONSTRAINT dead_letter_pkey PRIMARY KEY (id);
 
 --
+-- Name: event_listener event_listener_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
+--
+
+ALTER TABLE ONLY sluice.event_listener
+    ADD CONSTRAINT event_listener_pkey PRIMARY KEY (id);
+
+--
 -- Name: job job_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
 --
 
@@ -611,6 +864,13 @@ ALTER TABLE ONLY sluice.job_q_default_c21f969b
     ADD CONSTRAINT job_q_default_c21f969b_pkey PRIMARY KEY (id, queue);
 
 --
+-- Name: leader leader_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
+--
+
+ALTER TABLE ONLY sluice.leader
+    ADD CONSTRAINT leader_pkey PRIMARY KEY (name);
+
+--
 -- Name: migration migration_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
 --
 
@@ -630,6 +890,13 @@ ALTER TABLE ONLY sluice.queue
 
 ALTER TABLE ONLY sluice.queue
     ADD CONSTRAINT queue_pkey PRIMARY KEY (name);
+
+--
+-- Name: queue_rate queue_rate_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
+--
+
+ALTER TABLE ONLY sluice.queue_rate
+    ADD CONSTRAINT queue_rate_pkey PRIMARY KEY (queue, group_key, window_start);
 
 --
 -- Name: schedule schedule_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
@@ -801,12 +1068,6 @@ ALTER INDEX sluice.job_claim_idx ATTACH PARTITION sluice.job_q_default_c21f969b_
 --
 
 ALTER INDEX sluice.job_unique_key_idx ATTACH PARTITION sluice.job_q_default_c21f969b_queue_unique_key_idx;
-
---
--- Name: job job_notify; Type: TRIGGER; Schema: sluice; Owner: -
---
-
-CREATE TRIGGER job_notify AFTER INSERT ON sluice.job REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION sluice.job_notify();
 
 --
 -- Name: schedule schedule_queue_fkey; Type: FK CONSTRAINT; Schema: sluice; Owner: -
