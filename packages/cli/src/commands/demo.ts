@@ -305,9 +305,10 @@ async function runDemo(cmd: Command): Promise<void> {
   }
   d.n.step(`Done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   if (isEmbedded) {
-    d.n.say('The embedded Postgres keeps running, with its data in ./.sluice. Look around with:');
-    d.n.say('  psql "$(sluice db url)" -c "select * from sluice.queue_stats"');
-    d.n.say('Stop it with: sluice db stop   (in this repository: pnpm sluice db stop)');
+    d.n.say('The embedded Postgres keeps running, with its data in ./.sluice:');
+    d.n.say(`  psql "$(sluice db url)" -c 'select * from sluice.queue_stats'   # look around`);
+    d.n.say('  sluice db stop                                                  # stop it');
+    d.n.say('(In this repository, run the CLI as `pnpm -s sluice …`.)');
   }
 }
 
