@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { examples } from './command-helpers.js';
 import { registerDb } from './commands/db.js';
+import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerJobs } from './commands/jobs.js';
@@ -10,6 +11,7 @@ import { registerMigrate } from './commands/migrate.js';
 import { registerQueue } from './commands/queue.js';
 import { registerSchedule } from './commands/schedule.js';
 import { registerStats } from './commands/stats.js';
+import { registerWork } from './commands/work.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -17,7 +19,7 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 export function buildProgram(): Command {
   const program = new Command('sluice')
     .description(
-      'Operate Sluice, the PostgreSQL-native job queue: schema, queues, jobs, dead letters',
+      'Operate Sluice, the PostgreSQL-native job queue: schema, workers, queues, jobs, dead letters',
     )
     .version(version, '-V, --version')
     .option(
@@ -31,7 +33,9 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       examples(
+        'sluice demo',
         'sluice migrate',
+        'sluice work --tasks ./tasks.js',
         'sluice queue create mail --concurrency-limit 5',
         'sluice stats --watch',
         'DATABASE_URL=postgres://app@db/app sluice dlq replay --all --queue mail',
@@ -45,5 +49,7 @@ export function buildProgram(): Command {
   registerDlq(program);
   registerSchedule(program);
   registerDoctor(program);
+  registerWork(program);
+  registerDemo(program);
   return program;
 }

@@ -7,9 +7,11 @@ import { examples, globals } from '../command-helpers.js';
 import { withDb } from '../connection.js';
 import { formatAge, formatTable } from '../format-table.js';
 
-type StatsLine = QueueStats & { ratePerSecond?: number | null };
+/** A queue_stats row, with its completion rate per second under `--watch`. */
+export type StatsLine = QueueStats & { ratePerSecond?: number | null };
 
-function statsTable(rows: StatsLine[], hasRate: boolean): string {
+/** The `sluice stats` table (also printed by `sluice demo`); `hasRate` adds the RATE/S column. */
+export function statsTable(rows: StatsLine[], hasRate: boolean): string {
   const headers = [
     'QUEUE',
     'READY',
