@@ -150,10 +150,13 @@ export async function assertSchemaCurrent(options: MigrateOptions): Promise<void
   const schema = assertSchemaName(options.schema ?? 'sluice');
   const expected = latestVersion();
   const applied = await withClient(options.db, async (c) => {
+    // Two statements: a single one would fail to plan on a database without the table.
+    const { rows: exists } = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+      `${schema}.migration`,
+    ]);
+    if (!exists[0]?.t) return 0;
     const { rows } = await c.query<{ v: number | null }>(
-      `SELECT (SELECT max(version) FROM ${schema}.migration) AS v
-       WHERE to_regclass($1) IS NOT NULL`,
-      [`${schema}.migration`],
+      `SELECT max(version) AS v FROM ${schema}.migration`,
     );
     return rows[0]?.v ?? 0;
   });
