@@ -20,7 +20,10 @@ export const producerVariants = { any: 'queue `bench` (own partition), enqueue/e
 
 /** Worker variants: best = the settings the docs recommend for throughput. */
 export const workerVariants = {
-  best: { label: 'concurrency 32 per process', options: { concurrency: 32 } },
+  best: {
+    label: 'concurrency 32, bufferSize 256 per process',
+    options: { concurrency: 32, bufferSize: 256 },
+  },
   defaults: { label: 'createWorker defaults (concurrency 10, LISTEN on, poll 1 s)', options: {} },
 };
 
