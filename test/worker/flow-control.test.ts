@@ -149,4 +149,39 @@ describe('flow control across worker processes', () => {
     await eventually(async () => expect(await started()).toBeGreaterThan(after));
     await stopAll(procs);
   });
+
+  it('a per-group rate limit holds per key while other keys run freely', async () => {
+    await createLedger(db.current);
+    await createQueue({ db: db.current.pool, name: 'per-key' });
+    await updateQueue({
+      db: db.current.pool,
+      name: 'per-key',
+      groupRateLimit: 5,
+      rateWindowMs: 1000,
+    });
+    const task = ledgerTask('per-key');
+    await enqueueMany(
+      [
+        ...Array.from({ length: 40 }, () => ({ task, payload: {}, groupKey: 'chatty' })),
+        ...Array.from({ length: 10 }, () => ({ task, payload: {}, groupKey: 'calm' })),
+      ],
+      { db: db.current.pool },
+    );
+    const w = startWorker(db.current, {
+      QUEUES: 'per-key',
+      CONCURRENCY: '10',
+      POLL_INTERVAL_MS: '50',
+    });
+    await eventually(async () => expect(await countDone('per-key')).toBeGreaterThanOrEqual(15), {
+      timeoutMs: 10_000,
+    });
+    await stopAll([w]);
+    const perWindow = await rows<{ group_key: string; n: string }>(
+      db.current,
+      `SELECT group_key, count(*) AS n FROM sluice.all_jobs WHERE queue = 'per-key' AND started_at IS NOT NULL
+       GROUP BY group_key, date_trunc('second', started_at)`,
+    );
+    expect(Math.max(...perWindow.map((r) => Number(r.n)))).toBeLessThanOrEqual(5);
+    expect(perWindow.some((r) => r.group_key === 'calm')).toBe(true);
+  });
 });

@@ -243,4 +243,20 @@ describe('worker', () => {
       ),
     );
   });
+
+  it('poll-only mode (for PgBouncer transaction pooling) runs jobs with no LISTEN and no waiting marks', async () => {
+    const task = defineTask({ name: 'polled', schema: z.object({}) }).handle(() => 'ok');
+    await start({ tasks: [task], isListenEnabled: false, pollIntervalMs: 100 });
+    const { id } = await enqueue(task, {}, { db: db.current.pool });
+    await eventually(async () =>
+      expect(await q(`SELECT state FROM sluice.job_history WHERE id = $1`, [id])).toEqual([
+        { state: 'completed' },
+      ]),
+    );
+    expect(await q(`SELECT * FROM sluice.worker_waiting`)).toEqual([]);
+    const listeners = await q(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    );
+    expect(listeners).toEqual([]);
+  });
 });
