@@ -4,6 +4,7 @@
 import { toExecutor, type DbTarget } from '../db.js';
 import { assertSchemaName } from '../names.js';
 import { inSchema } from '../schema-sql.js';
+import type { JobRow } from './job-read.js';
 import type { JobState } from '../types.js';
 
 /** Where an admin statement runs: a pg Pool/Client or Kysely instance, and the schema. */
@@ -72,27 +73,7 @@ export async function jobHistoryCountCompletedSince(
   return rows[0] ?? { now: t.since ?? '', counts: {} };
 }
 
-/** A row of the `all_jobs` view. */
-export interface JobRow {
-  id: string;
-  queue: string;
-  task: string;
-  state: JobState;
-  payload: unknown;
-  priority: number;
-  run_at: Date;
-  attempt: number;
-  max_attempts: number;
-  unique_key: string | null;
-  group_key: string | null;
-  worker_id: string | null;
-  progress: unknown;
-  errors: unknown;
-  result: unknown;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-}
+export type { JobRow } from './job-read.js';
 
 /** Newest jobs first from `all_jobs`, optionally of one queue and/or state. */
 export async function jobList(
