@@ -48,9 +48,14 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
   }
   if (typeof db.query === 'function') {
     const pg = db;
+    // Hot statements are named prepared statements. PgBouncer in transaction mode needs
+    // max_prepared_statements > 0 (1.21+) for them, or SLUICE_PREPARED_STATEMENTS=off.
+    const isPrepared = process.env.SLUICE_PREPARED_STATEMENTS !== 'off';
     return {
       async query<R>(text: string, values?: unknown[], name?: string) {
-        const res = await (name ? pg.query({ name, text, values }) : pg.query(text, values));
+        const res = await (name && isPrepared
+          ? pg.query({ name, text, values })
+          : pg.query(text, values));
         return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
       },
     };
