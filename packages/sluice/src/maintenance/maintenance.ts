@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger } from '../define-task.js';
+import { PeriodicLoop } from '../periodic-loop.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
 import {
@@ -66,10 +67,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
   readonly #exec: Executor;
   readonly #schema: string;
   readonly #logger: Logger;
-  #isRunning = false;
-  #isStopping = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #loop: PeriodicLoop;
   #versionNum: number | undefined;
   // Local guard besides pg_stat's last_analyze, whose updates may lag a little.
   #lastAnalyzeAt = 0;
@@ -86,61 +84,34 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
     this.#schema = assertSchemaName(deps.schema);
     this.#exec = toExecutor(deps.pool);
     this.#logger = deps.logger.child?.({ part: 'maintenance' }) ?? deps.logger;
+    this.#loop = new PeriodicLoop({
+      runOnce: () => this.runOnce(),
+      delayMs: (failures) =>
+        failures === 0
+          ? this.config.intervalMs
+          : // After a failure retry sooner than a full interval, then back off.
+            Math.min(this.config.maxBackoffMs, 1000 * 2 ** Math.min(failures, 16)),
+      onError: (error, failures) => {
+        this.#logger.error({ err: error, failures }, 'maintenance run failed; backing off');
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      },
+    });
   }
 
   /** True between start() and stop(). */
   get isRunning(): boolean {
-    return this.#isRunning;
+    return this.#loop.isRunning;
   }
 
   /** Starts the loop (first run at once); resolves immediately. */
   start(): Promise<void> {
-    if (!this.#isRunning) {
-      this.#isRunning = true;
-      this.#isStopping = false;
-      this.#loop = this.#run();
-    }
+    this.#loop.start();
     return Promise.resolve();
   }
 
   /** Stops the loop and waits for a run in progress to finish. */
   async stop(): Promise<void> {
-    this.#isRunning = false;
-    this.#isStopping = true;
-    this.#wake?.();
-    await this.#loop;
-    this.#loop = undefined;
-  }
-
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (this.#isRunning) {
-      try {
-        await this.runOnce();
-        failures = 0;
-      } catch (err) {
-        failures++;
-        const error = err instanceof Error ? err : new Error(String(err));
-        this.#logger.error({ err: error, failures }, 'maintenance run failed; backing off');
-        if (this.listenerCount('error') > 0) this.emit('error', error);
-      }
-      if (!this.#isRunning) break;
-      // After a failure retry sooner than a full interval, then back off.
-      const retryMs = Math.min(this.config.maxBackoffMs, 1000 * 2 ** Math.min(failures, 16));
-      await this.#sleep(failures === 0 ? this.config.intervalMs : retryMs);
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
+    await this.#loop.stop();
   }
 
   /** Runs every step once now. */
@@ -157,7 +128,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
       const n = await deadLetterDeleteExpired(this.#exec, this.#schema, c.deadLetterBatchSize);
       deadLettersDeleted += n;
       // Stopping mid-purge is fine: the next run continues.
-      if (n < c.deadLetterBatchSize || this.#isStopping) break;
+      if (n < c.deadLetterBatchSize || this.#loop.isStopping) break;
     }
     const isAnalyzed = await this.#analyzeIfDue();
     const run: MaintenanceRun = {

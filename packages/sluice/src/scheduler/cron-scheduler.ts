@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger } from '../define-task.js';
+import { PeriodicLoop } from '../periodic-loop.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
 import { scheduleAdvance, scheduleListDue, type DueScheduleRow } from '../queries/schedule.js';
@@ -77,9 +78,7 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
   readonly #exec: Executor;
   readonly #schema: string;
   readonly #logger: Logger;
-  #isRunning = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #loop: PeriodicLoop;
   // Rows that cannot be planned (an invalid cron written by hand): reported once, then skipped.
   readonly #reported = new Set<string>();
 
@@ -95,62 +94,36 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
     this.#schema = assertSchemaName(deps.schema);
     this.#exec = toExecutor(deps.pool);
     this.#logger = deps.logger.child?.({ part: 'cron-scheduler' }) ?? deps.logger;
+    this.#loop = new PeriodicLoop({
+      runOnce: () => this.runOnce(),
+      delayMs: (failures) =>
+        failures === 0
+          ? this.config.tickIntervalMs
+          : Math.min(
+              this.config.maxBackoffMs,
+              this.config.tickIntervalMs * 2 ** Math.min(failures, 16),
+            ),
+      onError: (error, failures) => {
+        this.#logger.error({ err: error, failures }, 'cron scheduler pass failed; backing off');
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      },
+    });
   }
 
   /** True between start() and stop(). */
   get isRunning(): boolean {
-    return this.#isRunning;
+    return this.#loop.isRunning;
   }
 
-  /** Starts the loop (first pass at once); resolves immediately. */
+  /** Starts the loop (first run at once); resolves immediately. */
   start(): Promise<void> {
-    if (!this.#isRunning) {
-      this.#isRunning = true;
-      this.#loop = this.#run();
-    }
+    this.#loop.start();
     return Promise.resolve();
   }
 
-  /** Stops the loop and waits for a pass in progress to finish. */
+  /** Stops the loop and waits for a run in progress to finish. */
   async stop(): Promise<void> {
-    this.#isRunning = false;
-    this.#wake?.();
-    await this.#loop;
-    this.#loop = undefined;
-  }
-
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (this.#isRunning) {
-      try {
-        await this.runOnce();
-        failures = 0;
-      } catch (err) {
-        failures++;
-        const error = err instanceof Error ? err : new Error(String(err));
-        this.#logger.error({ err: error, failures }, 'cron scheduler pass failed; backing off');
-        if (this.listenerCount('error') > 0) this.emit('error', error);
-      }
-      if (!this.#isRunning) break;
-      const { tickIntervalMs, maxBackoffMs } = this.config;
-      await this.#sleep(
-        failures === 0
-          ? tickIntervalMs
-          : Math.min(maxBackoffMs, tickIntervalMs * 2 ** Math.min(failures, 16)),
-      );
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
+    await this.#loop.stop();
   }
 
   /** Runs one pass now: every due schedule gets its jobs and a new next_run_at. */
