@@ -40,8 +40,10 @@ export {
 export type { AdminTarget, QueueStats, JobRow, DeadLetterRow } from './queries/admin.js';
 export * from './errors.js';
 export type * from './types.js';
-export { createWorker, Worker, handleSignals } from './worker/worker.js';
-export type { WorkerOptions, JobEvent } from './worker/worker.js';
+export { createWorker, Worker } from './worker/worker.js';
+export { handleSignals } from './worker/signals.js';
+export type { JobEvent } from './worker/worker.js';
+export type { WorkerOptions } from './worker/worker-options.js';
 export type { LeaderService } from './worker/leader.js';
 export { createLogger } from './worker/logger.js';
 export { snooze, cancel } from './job-directive.js';

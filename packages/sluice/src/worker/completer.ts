@@ -14,7 +14,15 @@ export interface Token {
 
 export type Outcome =
   | { kind: 'complete'; token: Token; resultJson: string | null }
-  | { kind: 'fail'; token: Token; delayMs: number; errorJson: string; isPermanent: boolean }
+  | {
+      kind: 'fail';
+      token: Token;
+      delayMs: number;
+      errorJson: string;
+      isPermanent: boolean;
+      /** For logs and events, so nobody parses errorJson back. */
+      error: { name: string; message: string };
+    }
   | { kind: 'release'; token: Token; refund: boolean; delayMs: number; errorJson: string | null };
 
 /** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the token. */

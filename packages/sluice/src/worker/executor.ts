@@ -52,13 +52,17 @@ export async function runJob(
   deps: RunDeps,
 ): Promise<RunOutcome> {
   const token: Token = { id: job.id, queue: job.queue, task: job.task, attempt: job.attempt };
-  const fail = (err: unknown, isPermanent: boolean): RunOutcome => ({
-    kind: 'fail',
-    token,
-    isPermanent,
-    errorJson: errorJson(err, job.attempt),
-    delayMs: isPermanent ? 0 : backoffDelay(task?.retry, job.attempt, err),
-  });
+  const fail = (err: unknown, isPermanent: boolean): RunOutcome => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return {
+      kind: 'fail',
+      token,
+      isPermanent,
+      errorJson: errorJson(e, job.attempt),
+      error: { name: e.name, message: e.message },
+      delayMs: isPermanent ? 0 : backoffDelay(task?.retry, job.attempt, err),
+    };
+  };
   if (!task?.handler) return fail(new UnknownTaskError(job.task), false);
   const parsed = task.schema.safeParse(job.payload);
   if (!parsed.success) {

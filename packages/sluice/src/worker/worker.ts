@@ -3,64 +3,23 @@
 // See README.md beside this file for the design notes.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import pg from 'pg';
 import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger, Task } from '../define-task.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertName, assertSchemaName, cancelChannel } from '../names.js';
-import {
-  jobCancelRunning,
-  jobClaim,
-  jobClaimLimited,
-  jobExtendLeases,
-  queueLimitsGet,
-  jobProgressSet,
-  type ClaimedJob,
-} from '../queries/job-worker.js';
-import {
-  workerHeartbeat,
-  workerRegister,
-  workerUnregister,
-  workerWaitingSet,
-} from '../queries/worker.js';
+import { jobCancelRunning, jobProgressSet, type ClaimedJob } from '../queries/job-worker.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Token } from './completer.js';
 import { errorJson, runJob, type RunOutcome } from './executor.js';
-import { Leader, type LeaderService } from './leader.js';
+import { Heartbeat } from './heartbeat.js';
+import { Producer } from './producer.js';
+import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
-
-const workerOptionsSchema = z
-  .object({
-    db: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-    tasks: z
-      .array(z.custom<Task>((t) => typeof t === 'object' && t !== null && 'name' in t))
-      .min(1),
-    queues: z.array(z.string()).min(1).optional(),
-    concurrency: z.number().int().min(1).max(10_000).default(10),
-    bufferSize: z.number().int().min(0).optional(),
-    schema: z.string().default('sluice'),
-    pollIntervalMs: z.number().int().min(10).default(1000),
-    leaseMs: z.number().int().min(100).default(30_000),
-    heartbeatIntervalMs: z.number().int().min(10).optional(),
-    rescueIntervalMs: z.number().int().min(10).default(5000),
-    rescueBackoffMs: z.number().int().min(0).default(1000),
-    isListenEnabled: z.boolean().default(true),
-    isLeaderEligible: z.boolean().default(true),
-    livenessIntervalMs: z.number().int().min(100).default(30_000),
-    graceMs: z.number().int().min(0).default(25_000),
-    logger: z.custom<Logger>((l) => typeof l === 'object' && l !== null).optional(),
-    /** Runs the cron scheduler and maintenance when this worker is the leader. Default true. */
-    isMaintenanceEnabled: z.boolean().default(true),
-    leaderServices: z.array(z.custom<LeaderService>()).default([]),
-  })
-  .strict();
-
-/** Options of {@link createWorker}; see the README for every default. */
-export type WorkerOptions = z.input<typeof workerOptionsSchema>;
+import { workerOptionsSchema, type WorkerOptions } from './worker-options.js';
 
 /** A finished or failed job as events report it. */
 export interface JobEvent {
@@ -107,20 +66,11 @@ export class Worker extends EventEmitter {
   private readonly completer: Completer;
   private readonly notifier: Notifier | undefined;
   private readonly leader: Leader;
+  private readonly heartbeat: Heartbeat;
+  private readonly producer: Producer;
   private readonly running = new Map<string, RunningJob>();
   private buffer: ClaimedJob[] = [];
-  private readonly drainedQueues = new Set<string>();
-  private readonly waitingQueues = new Set<string>();
-  /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
-  private limitedQueues = new Set<string>();
-  /** Claim statements in flight; two let one process keep both database cores busy. */
-  private activeClaims = 0;
-  /** Slots promised to claims in flight, so two claims never over-claim together. */
-  private reservedSlots = 0;
-  private isFetchRequested = false;
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
-  private pollTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopPromise: Promise<void> | undefined;
   private readonly inFinish = new Set<Promise<void>>();
   private readonly startTimes = new Map<string, number>();
@@ -168,6 +118,31 @@ export class Worker extends EventEmitter {
     this.completer.on('dead', (t: Token) => this.emitJob('job:dead', t));
     this.completer.on('released', (t: Token) => this.emitJob('job:released', t));
     this.completer.on('rejected', (t: Token) => this.emitJob('job:rejected', t));
+    this.producer = new Producer(
+      {
+        db: this.db,
+        schema: this.o.schema,
+        workerId: this.id,
+        queues: this.queues,
+        capacity: this.capacity,
+        leaseMs: this.o.leaseMs,
+        pollIntervalMs: this.o.pollIntervalMs,
+        isListening: this.o.isListenEnabled,
+        logger: this.logger,
+      },
+      {
+        room: () => this.capacity - this.inFlight,
+        isClaiming: () => this.state === 'started',
+        accept: (jobs) => {
+          this.buffer.push(...jobs);
+          this.pump();
+        },
+        giveBack: (job) => this.releaseUnstarted(job),
+        onPaused: (queues) => this.releaseBuffered(queues),
+        // An 'error' event without listeners would throw and crash the process.
+        onError: (err) => this.listenerCount('error') > 0 && this.emit('error', err),
+      },
+    );
     if (this.o.isListenEnabled) {
       this.notifier = new Notifier({
         connection,
@@ -178,11 +153,24 @@ export class Worker extends EventEmitter {
         maxBackoffMs: 5000,
         channels: [cancelChannel(this.o.schema)],
       });
-      this.notifier.on('job', (queue: string) => this.wake(queue));
+      this.notifier.on('job', (queue: string) => this.producer.wake(queue));
       this.notifier.on('cancel', (id: string) => this.abortForCancel(id));
       // Catch up after every (re)connect: notifications sent while disconnected are lost.
-      this.notifier.on('connected', () => this.wakeAll());
+      this.notifier.on('connected', () => this.producer.wakeAll());
     }
+    this.heartbeat = new Heartbeat({
+      db: this.db,
+      schema: this.o.schema,
+      workerId: this.id,
+      queues: this.queues,
+      concurrency: this.o.concurrency,
+      leaseMs: this.o.leaseMs,
+      intervalMs: this.o.heartbeatIntervalMs ?? Math.max(50, Math.floor(this.o.leaseMs / 3)),
+      logger: this.logger,
+      onCancelRequested: (id) => this.abortForCancel(id),
+      // A new row has no waiting marks: record them again on the next short claim.
+      onRegisteredAgain: () => this.producer.forgetWaiting(),
+    });
     this.leader = new Leader({
       db: this.db,
       schema: this.o.schema,
@@ -213,7 +201,7 @@ export class Worker extends EventEmitter {
 
   private emitJob(event: string, token: Token): void {
     // A finished job of a limited queue frees a global slot only once its outcome is written.
-    if (this.limitedQueues.has(token.queue)) this.wake(token.queue);
+    if (this.producer.isLimited(token.queue)) this.producer.wake(token.queue);
     const started = this.startTimes.get(token.id);
     if (event !== 'job:retried' || started !== undefined) this.startTimes.delete(token.id);
     const durationMs = started === undefined ? undefined : Date.now() - started;
@@ -224,118 +212,14 @@ export class Worker extends EventEmitter {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new InvalidOptionsError('worker', 'start() called twice');
     this.state = 'started';
-    await workerRegister(this.db, this.o.schema, {
-      id: this.id,
-      host: hostname(),
-      pid: process.pid,
-      queues: this.queues,
-      concurrency: this.o.concurrency,
-    });
+    await this.heartbeat.register();
     // Limits decide which claim statement a queue needs: known before the first claim.
-    await this.refreshLimits();
+    await this.producer.start();
     this.notifier?.start();
     this.leader.start();
-    const hb = this.o.heartbeatIntervalMs ?? Math.max(50, Math.floor(this.o.leaseMs / 3));
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), hb);
-    this.pollTimer = setInterval(() => {
-      void this.refreshLimits().then(() => this.wakeAll());
-    }, this.o.pollIntervalMs);
+    this.heartbeat.start();
     this.logger.info({ queues: this.queues, concurrency: this.o.concurrency }, 'worker started');
-    this.wakeAll();
-  }
-
-  private async refreshLimits(): Promise<void> {
-    try {
-      const rows = await queueLimitsGet(this.db, this.o.schema, this.queues);
-      this.limitedQueues = new Set(rows.filter((r) => r.is_limited).map((r) => r.name));
-      // Buffered jobs of a queue paused since they were claimed go back without an attempt.
-      const paused = new Set(rows.filter((r) => r.is_paused).map((r) => r.name));
-      if (paused.size > 0 && this.buffer.some((j) => paused.has(j.queue))) {
-        const keep = this.buffer.filter((j) => !paused.has(j.queue));
-        this.buffer.filter((j) => paused.has(j.queue)).forEach((j) => this.releaseUnstarted(j));
-        this.buffer = keep;
-      }
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'reading queue limits failed');
-    }
-  }
-
-  /** Marks every queue as possibly non-empty and claims. */
-  private wakeAll(): void {
-    this.drainedQueues.clear();
-    this.requestFetch();
-  }
-
-  private wake(queue: string): void {
-    if (!this.queues.includes(queue)) return;
-    this.drainedQueues.delete(queue);
-    this.requestFetch();
-  }
-
-  private requestFetch(): void {
-    if (this.state !== 'started') return;
-    const room = this.capacity - this.inFlight - this.reservedSlots;
-    // A second claim runs alongside the first only for a large room (bench: +15-25% drain).
-    if (this.activeClaims === 0 || (this.activeClaims === 1 && room >= this.capacity / 2)) {
-      void this.fetchLoop();
-    } else {
-      this.isFetchRequested = true;
-    }
-  }
-
-  private async fetchLoop(): Promise<void> {
-    this.activeClaims++;
-    try {
-      do {
-        this.isFetchRequested = false;
-        for (const queue of this.queues) {
-          const room = this.capacity - this.inFlight - this.reservedSlots;
-          if (this.state !== 'started' || room <= 0) break;
-          if (this.drainedQueues.has(queue)) continue;
-          const isLimited = this.limitedQueues.has(queue);
-          // Limited queues serialise on their queue row anyway: one claim at a time.
-          if (isLimited && this.activeClaims > 1) continue;
-          const claim = isLimited ? jobClaimLimited : jobClaim;
-          this.reservedSlots += room;
-          let jobs: ClaimedJob[];
-          try {
-            jobs = await claim(this.db, this.o.schema, {
-              queue,
-              limit: room,
-              workerId: this.id,
-              leaseMs: this.o.leaseMs,
-            });
-          } finally {
-            this.reservedSlots -= room;
-          }
-          if (this.state !== 'started') {
-            // Stopped while claiming: give them straight back without using an attempt.
-            jobs.forEach((j) => this.releaseUnstarted(j));
-            break;
-          }
-          this.buffer.push(...jobs);
-          this.pump();
-          await this.setWaiting(queue, jobs.length < room);
-          // A limited queue may come back short because of its limit, not because it is empty;
-          // it is retried on the poll, so its slots free up across all workers.
-          if (jobs.length < room) this.drainedQueues.add(queue);
-        }
-      } while (this.isFetchRequested && this.state === 'started');
-    } catch (err) {
-      this.logger.error({ err: String(err) }, 'claim failed; polling will retry');
-      // An 'error' event without listeners would throw and crash the process.
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    } finally {
-      this.activeClaims--;
-    }
-  }
-
-  /** Records (or clears) "this worker waits for jobs of queue", which gates enqueue's NOTIFY. */
-  private async setWaiting(queue: string, isWaiting: boolean): Promise<void> {
-    if (!this.notifier || this.waitingQueues.has(queue) === isWaiting) return;
-    await workerWaitingSet(this.db, this.o.schema, { workerId: this.id, queue, isWaiting });
-    if (isWaiting) this.waitingQueues.add(queue);
-    else this.waitingQueues.delete(queue);
+    this.producer.wakeAll();
   }
 
   private pump(): void {
@@ -348,7 +232,7 @@ export class Worker extends EventEmitter {
     }
     // Refill before the buffer runs dry, so slots never wait for a claim round trip.
     if (this.buffer.length <= Math.floor((this.capacity - this.o.concurrency) / 2))
-      this.requestFetch();
+      this.producer.request();
   }
 
   private startJob(job: ClaimedJob): void {
@@ -377,7 +261,7 @@ export class Worker extends EventEmitter {
           }) ?? this.logger),
       interrupted,
       abortForTimeout: (err) => abortJob(entry, err),
-      heartbeat: () => this.heartbeat(),
+      heartbeat: () => this.heartbeat.beat(),
       progress: async (value: unknown) => {
         this.emit('job:progress', { job: job, progress: value });
         // Throttled: progress is advisory and must not turn into a write per tick.
@@ -415,9 +299,13 @@ export class Worker extends EventEmitter {
         this.completer.push(outcome);
         break;
       case 'fail': {
-        const err = JSON.parse(outcome.errorJson) as { name: string; message: string };
-        this.logger.warn({ ...fields, error: `${err.name}: ${err.message}` }, 'job failed');
-        this.emit('job:failed', { job: outcome.token, durationMs, error: err } satisfies JobEvent);
+        const { name, message } = outcome.error;
+        this.logger.warn({ ...fields, error: `${name}: ${message}` }, 'job failed');
+        this.emit('job:failed', {
+          job: outcome.token,
+          durationMs,
+          error: outcome.error,
+        } satisfies JobEvent);
         this.completer.push(outcome);
         break;
       }
@@ -471,6 +359,13 @@ export class Worker extends EventEmitter {
     abortJob(entry, new Error('job cancelled'));
   }
 
+  /** Gives back buffered jobs of `queues` (paused since they were claimed). */
+  private releaseBuffered(queues: Set<string>): void {
+    if (!this.buffer.some((j) => queues.has(j.queue))) return;
+    this.buffer.filter((j) => queues.has(j.queue)).forEach((j) => this.releaseUnstarted(j));
+    this.buffer = this.buffer.filter((j) => !queues.has(j.queue));
+  }
+
   private releaseUnstarted(job: ClaimedJob): void {
     this.completer.push({
       kind: 'release',
@@ -479,38 +374,6 @@ export class Worker extends EventEmitter {
       delayMs: 0,
       errorJson: null,
     });
-  }
-
-  private isHeartbeating = false;
-
-  /** Keeps this worker's row and leases alive and picks up cancellations of its jobs. */
-  private async heartbeat(): Promise<void> {
-    if (this.isHeartbeating || this.state === 'stopped' || this.state === 'new') return;
-    this.isHeartbeating = true;
-    try {
-      const isKnown = await workerHeartbeat(this.db, this.o.schema, this.id);
-      if (!isKnown && this.state === 'started') {
-        // Our row was removed as stale (e.g. the process was paused): register again.
-        await workerRegister(this.db, this.o.schema, {
-          id: this.id,
-          host: hostname(),
-          pid: process.pid,
-          queues: this.queues,
-          concurrency: this.o.concurrency,
-        });
-        this.waitingQueues.clear();
-      }
-      const held = await jobExtendLeases(this.db, this.o.schema, {
-        queues: this.queues,
-        workerId: this.id,
-        leaseMs: this.o.leaseMs,
-      });
-      for (const row of held) if (row.is_cancel_requested) this.abortForCancel(row.id);
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'heartbeat failed; will retry');
-    } finally {
-      this.isHeartbeating = false;
-    }
   }
 
   /**
@@ -539,7 +402,6 @@ export class Worker extends EventEmitter {
       return;
     }
     this.state = 'stopping';
-    clearInterval(this.pollTimer);
     this.logger.info(
       { running: this.running.size, buffered: this.buffer.length },
       'worker stopping',
@@ -548,51 +410,18 @@ export class Worker extends EventEmitter {
     const buffered = this.buffer;
     this.buffer = [];
     buffered.forEach((j) => this.releaseUnstarted(j));
-    while (this.activeClaims > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.producer.stop();
     const graceTimer = setTimeout(() => this.abortAll(), graceMs);
     await Promise.all([...this.running.values()].map((r) => r.done));
     clearTimeout(graceTimer);
     await Promise.all(this.inFinish);
     await this.completer.drain();
-    clearInterval(this.heartbeatTimer);
     this.state = 'stopped';
+    await this.heartbeat.stop();
     await this.leader.stop();
-    try {
-      await workerUnregister(this.db, this.o.schema, this.id);
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'unregister failed');
-    }
+    await this.heartbeat.unregister();
     await this.pool.end();
     this.logger.info({}, 'worker stopped');
     this.emit('stopped');
   }
-}
-
-/**
- * Stops `worker` gracefully on SIGTERM/SIGINT and exits 0; a second signal aborts running jobs
- * at once. Returns a function that removes the handlers.
- */
-export function handleSignals(
-  worker: Worker,
-  options: { graceMs?: number; exit?: boolean } = {},
-): () => void {
-  let count = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    count++;
-    if (count === 1) {
-      void worker.stop({ graceMs: options.graceMs }).then(
-        () => options.exit !== false && process.exit(0),
-        () => process.exit(1),
-      );
-    } else {
-      worker.abortAll();
-    }
-    void signal;
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
 }
