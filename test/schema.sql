@@ -52,7 +52,7 @@ CREATE FUNCTION sluice.check_name(kind text, name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $_$
 BEGIN
-  IF name IS NULL OR name !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
+  IF name IS NULL OR octet_length(name) > 128 OR name !~ '^[A-Za-z0-9_.:-]+$' THEN
     RAISE EXCEPTION 'invalid % name %: use 1-128 letters, digits or _ . - :', kind, quote_literal(coalesce(name, 'NULL'))
       USING ERRCODE = '22023';
   END IF;
@@ -446,8 +446,7 @@ CREATE TABLE sluice.job (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
-    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text]))),
-    CONSTRAINT job_task_check CHECK ((task ~ '^[A-Za-z0-9_.:-]{1,128}$'::text))
+    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )
 PARTITION BY LIST (queue);
 
@@ -606,8 +605,7 @@ CREATE TABLE sluice.job_default (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
-    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text]))),
-    CONSTRAINT job_task_check CHECK ((task ~ '^[A-Za-z0-9_.:-]{1,128}$'::text))
+    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 );
 
 --
@@ -661,8 +659,7 @@ CREATE TABLE sluice.job_q_default_c21f969b (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
-    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text]))),
-    CONSTRAINT job_task_check CHECK ((task ~ '^[A-Za-z0-9_.:-]{1,128}$'::text))
+    CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )
 WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_insert_scale_factor='0.01', autovacuum_analyze_scale_factor='0.02');
 

@@ -144,36 +144,63 @@ export async function enqueueMany(
   assertSchemaName(schema);
   if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
   const params = jobs.map((j: BulkJob) => {
-    const { task, payload, ...rest } = j;
-    return toInsertParams(task, payload, rest);
+    // Most bulk jobs carry only task and payload: skip building an options object for them.
+    for (const key in j) {
+      if (key !== 'task' && key !== 'payload') {
+        const { task, payload, ...rest } = j;
+        return toInsertParams(task, payload, rest);
+      }
+    }
+    return toInsertParams(j.task, j.payload, undefined);
   });
   if (params.length === 0) return [];
   const exec = toExecutor(db);
-  await checkCaps(exec, schema, params);
+  const caps = largestPayloads(params);
   const out: EnqueuedJob[] = [];
   for (let i = 0; i < params.length; i += chunkSize) {
-    out.push(...(await insertChunk(exec, schema, params.slice(i, i + chunkSize))));
+    out.push(...(await insertChunk(exec, schema, params.slice(i, i + chunkSize), caps)));
   }
   return out;
 }
 
-async function checkCaps(exec: Executor, schema: string, params: JobInsertParams[]) {
+/** The largest payload per queue, checked against the queues' caps inside the insert. */
+function largestPayloads(params: JobInsertParams[]) {
+  const largest = new Map<string, number>();
+  for (const p of params) {
+    const bytes = Buffer.byteLength(p.payloadJson);
+    if (bytes > (largest.get(p.queue) ?? -1)) largest.set(p.queue, bytes);
+  }
+  return { queues: [...largest.keys()], maxBytes: [...largest.values()] };
+}
+
+/** Names the first bad job of a call whose insert was refused by the queue check. */
+async function explainRefusal(exec: Executor, schema: string, params: JobInsertParams[]) {
   const caps = await queueCapsGet(exec, schema, [...new Set(params.map((p) => p.queue))]);
   for (const p of params) {
     const cap = caps.get(p.queue);
-    if (cap === undefined) throw new UnknownQueueError(p.queue);
+    if (cap === undefined) return new UnknownQueueError(p.queue);
     const bytes = Buffer.byteLength(p.payloadJson);
-    if (bytes > cap) throw new PayloadTooLargeError(p.queue, bytes, cap);
+    if (bytes > cap) return new PayloadTooLargeError(p.queue, bytes, cap);
   }
+  return undefined;
 }
 
 async function insertChunk(
   exec: Executor,
   schema: string,
   chunk: JobInsertParams[],
+  caps: { queues: string[]; maxBytes: number[] },
 ): Promise<EnqueuedJob[]> {
-  const rows = await jobInsertMany(exec, schema, chunk);
-  const inserted = rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const rows = await jobInsertMany(exec, schema, chunk, caps);
+  // No row at all: the queue check refused the call, or (unique keys) every job was a duplicate.
+  if (rows.length === 0) {
+    const refusal = await explainRefusal(exec, schema, chunk);
+    if (refusal) throw refusal;
+  }
+  // Ids are decimal strings without leading zeros: shorter is smaller, else compare as text.
+  const inserted = rows
+    .map((r) => r.id)
+    .sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
   const insertedKeys = new Set(
     rows.filter((r) => r.unique_key !== null).map((r) => `${r.queue}\u0000${r.unique_key}`),
   );

@@ -8,11 +8,14 @@ import type { Task } from './define-task.js';
 export function jsonIssues(value: unknown): PayloadIssue[] {
   const issues: PayloadIssue[] = [];
   const seen = new Set<object>();
-  const walk = (v: unknown, path: (string | number)[]): void => {
+  // One path stack for the whole walk, copied only when an issue is found: this runs for every
+  // payload of a bulk enqueue, and a fresh path array per value was most of its cost.
+  const path: (string | number)[] = [];
+  const add = (message: string): void => {
+    issues.push({ path: [...path], message, code: 'not_json' });
+  };
+  const walk = (v: unknown, isRoot: boolean): void => {
     if (issues.length >= 20) return;
-    const add = (message: string): void => {
-      issues.push({ path, message, code: 'not_json' });
-    };
     switch (typeof v) {
       case 'string':
         // jsonb rejects \u0000, and the error would abort the caller's transaction.
@@ -27,7 +30,7 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
         add('bigint is not JSON-serialisable; pass a string');
         return;
       case 'undefined':
-        if (path.length === 0) add('payload is undefined');
+        if (isRoot) add('payload is undefined');
         return;
       case 'function':
       case 'symbol':
@@ -41,13 +44,23 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
         }
         if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return;
         seen.add(v);
-        if (Array.isArray(v)) v.forEach((item, i) => walk(item, [...path, i]));
-        else {
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            path.push(i);
+            walk(v[i], false);
+            path.pop();
+          }
+        } else {
           const proto = Object.getPrototypeOf(v) as unknown;
           if (proto !== Object.prototype && proto !== null) {
             add(`${v.constructor?.name ?? 'object'} is not a plain object`);
           } else {
-            for (const [k, item] of Object.entries(v)) walk(item, [...path, k]);
+            for (const k in v) {
+              if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+              path.push(k);
+              walk((v as Record<string, unknown>)[k], false);
+              path.pop();
+            }
           }
         }
         seen.delete(v);
@@ -55,7 +68,7 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
       }
     }
   };
-  walk(value, []);
+  walk(value, true);
   return issues;
 }
 

@@ -392,6 +392,51 @@ describe('uniqueKey and bulk', () => {
     await db.current.pool.query('DELETE FROM sluice.job');
   });
 
+  it('bulk jobs that differ in every option get their own columns', async () => {
+    await createQueue({ db: db.current.pool, name: 'other' });
+    const runAt = new Date(Date.now() + 3_600_000);
+    const out = await enqueueMany(
+      [
+        { task: anything, payload: { n: 1 } },
+        {
+          task: sendEmail,
+          payload: { to: 'a@b.co' },
+          queue: 'other',
+          priority: 5,
+          maxAttempts: 2,
+          groupKey: 'tenant-1',
+          runAt,
+        },
+        { task: anything, payload: [1, 'two'], delayMs: 60_000, uniqueKey: 'u1' },
+      ],
+      { db: db.current.pool },
+    );
+    const { rows } = await db.current.pool.query<Record<string, unknown>>(
+      `SELECT id, queue, task, payload, priority, max_attempts, group_key, unique_key,
+         run_at = $2::timestamptz AS is_at_run_at,
+         run_at BETWEEN now() + interval '50 s' AND now() + interval '70 s' AS is_delayed,
+         run_at <= now() AS is_due
+       FROM sluice.job WHERE id = ANY($1) ORDER BY id`,
+      [out.map((o) => o.id), runAt],
+    );
+    expect(rows.map((r) => r.id)).toEqual(out.map((o) => o.id));
+    expect(rows[0]).toMatchObject({ queue: 'default', task: 'anything', payload: { n: 1 } });
+    expect(rows[0]).toMatchObject({ priority: 0, max_attempts: 25, group_key: null, is_due: true });
+    expect(rows[1]).toMatchObject({ queue: 'other', task: 'send-email', priority: 5 });
+    expect(rows[1]).toMatchObject({ max_attempts: 2, group_key: 'tenant-1', is_at_run_at: true });
+    expect(rows[2]).toMatchObject({ payload: [1, 'two'], unique_key: 'u1', is_delayed: true });
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
+  it('a bulk call whose last chunk is over the cap writes nothing, even without a transaction', async () => {
+    const jobs = [1, 2, 3, 4].map((i) => ({ task: anything, payload: { i }, queue: 'tiny' }));
+    jobs.push({ task: anything, payload: { i: 'x'.repeat(100) } as never, queue: 'tiny' });
+    await expect(enqueueMany(jobs, { db: db.current.pool, chunkSize: 2 })).rejects.toBeInstanceOf(
+      PayloadTooLargeError,
+    );
+    expect(await countJobs()).toBe(0);
+  });
+
   it('100,000 jobs in one call', async () => {
     const jobs = Array.from({ length: 100_000 }, (_, i) => ({ task: anything, payload: { i } }));
     const out = await enqueueMany(jobs, { db: db.current.pool });

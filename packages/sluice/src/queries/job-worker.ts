@@ -18,20 +18,23 @@ export interface ClaimedJob {
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
 // scan reads the index in order and stops at LIMIT; SKIP LOCKED lets workers claim side by side.
+// The locked rows are then updated by ctid (a TID scan): joining on id instead let the generic
+// plan of this prepared statement hash-join against a seq scan of the whole partition, which made
+// every claim cost O(backlog) (30 ms for 200 jobs out of 50,000). Both halves name the same
+// queue, so partition pruning leaves one partition and the ctids belong to it; the row locks
+// keep those ctids stable until the update.
 const JOB_CLAIM = `
-WITH next AS (
-  SELECT j.id FROM sluice.job j
-  WHERE j.queue = $1 AND j.state = 'pending' AND j.run_at <= now()
-    AND NOT EXISTS (SELECT 1 FROM sluice.queue q WHERE q.name = $1 AND q.is_paused)
-  ORDER BY j.priority DESC, j.run_at, j.id
-  LIMIT $2
-  FOR UPDATE OF j SKIP LOCKED
-)
 UPDATE sluice.job j
 SET state = 'running', attempt = j.attempt + 1, worker_id = $3, started_at = now(),
   lease_expires_at = now() + $4::float8 * interval '1 millisecond'
-FROM next
-WHERE j.queue = $1 AND j.id = next.id
+WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
+  SELECT n.ctid FROM sluice.job n
+  WHERE n.queue = $1 AND n.state = 'pending' AND n.run_at <= now()
+    AND NOT EXISTS (SELECT 1 FROM sluice.queue q WHERE q.name = $1 AND q.is_paused)
+  ORDER BY n.priority DESC, n.run_at, n.id
+  LIMIT $2
+  FOR UPDATE OF n SKIP LOCKED
+))
 RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key, j.created_at`;
 
 export async function jobClaim(

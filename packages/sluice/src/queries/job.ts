@@ -73,55 +73,106 @@ export async function jobInsertDiagnose(
   return rows[0] ?? { cap: null, existing_id: null };
 }
 
-// One statement for the whole batch. Ids come from nextval in input order (unnest WITH
-// ORDINALITY is read in order, no sort), so ascending returned ids map back to inputs.
-const JOB_INSERT_MANY = `
-INSERT INTO sluice.job (id, queue, task, payload, run_at, priority, max_attempts, unique_key, group_key)
-SELECT nextval('sluice.job_id_seq'), t.queue, t.task, t.payload::jsonb,
-  coalesce(t.run_at, now() + t.delay_ms * interval '1 millisecond'),
-  t.priority, t.max_attempts, t.unique_key, t.group_key
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::int[],
-  $7::int[], $8::text[], $9::text[])
-  WITH ORDINALITY AS t(queue, task, payload, run_at, delay_ms, priority, max_attempts, unique_key,
-    group_key, ord)
-ORDER BY t.ord
-ON_CONFLICT
-RETURNING id, queue, unique_key, run_at`;
+// Bulk insert: one statement per chunk. Payloads travel as one JSON array (cheaper to send
+// and parse than a text[] of JSON strings); every other column is a single value when the whole
+// chunk shares it (the common case) and an array only when it varies, so the statement carries
+// little more than the payloads. Ids come from nextval after ORDER BY ord (volatile target-list
+// expressions are evaluated after the sort), so ascending returned ids map back to input order.
+// The queue check is part of the statement: it inserts nothing when a queue is unknown or a
+// payload is over its queue's cap, so bad input never leaves a partial batch behind.
+type BulkColumn =
+  'queue' | 'task' | 'priority' | 'max_attempts' | 'run_at' | 'unique_key' | 'group_key';
 
-// One NOTIFY per queue per batch, for due jobs, only when a worker of that queue waits.
-const JOB_INSERT_MANY_NOTIFYING = `
-WITH ins AS (${JOB_INSERT_MANY}
+const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams) => unknown }[] = [
+  { name: 'queue', type: 'text', pick: (j) => j.queue },
+  { name: 'task', type: 'text', pick: (j) => j.task },
+  { name: 'priority', type: 'int', pick: (j) => j.priority },
+  { name: 'max_attempts', type: 'int', pick: (j) => j.maxAttempts },
+  // run_at is sent as (timestamp or null, delay in ms): the database clock decides "now".
+  { name: 'run_at', type: 'timestamptz', pick: (j) => j.runAt },
+  { name: 'unique_key', type: 'text', pick: (j) => j.uniqueKey },
+  { name: 'group_key', type: 'text', pick: (j) => j.groupKey },
+];
+
+const bulkSqlCache = new Map<string, string>();
+
+function sameForAll(jobs: JobInsertParams[], pick: (j: JobInsertParams) => unknown): boolean {
+  const first = pick(jobs[0]!);
+  const key = first instanceof Date ? first.getTime() : first;
+  return jobs.every((j) => {
+    const v = pick(j);
+    return (v instanceof Date ? v.getTime() : v) === key;
+  });
+}
+
+function bulkInsertSql(shape: string, isUnique: boolean): string {
+  const key = `${shape}|${isUnique}`;
+  const cached = bulkSqlCache.get(key);
+  if (cached) return cached;
+  // $1 payloads (json array), $2 delays (float8[]), $3/$4 the queue check; then one parameter
+  // per column, an array where the shape says it varies.
+  const expr: Record<string, string> = {};
+  const rows = ['jsonb_array_elements($1::jsonb)', 'unnest($2::float8[])'];
+  const names = ['payload', 'delay_ms'];
+  BULK_COLUMNS.forEach((c, i) => {
+    const param = `$${i + 5}`;
+    if (shape[i] === 'a') {
+      rows.push(`unnest(${param}::${c.type}[])`);
+      names.push(c.name);
+      expr[c.name] = `t.${c.name}`;
+    } else {
+      expr[c.name] = `${param}::${c.type}`;
+    }
+  });
+  const sql = `
+WITH ins AS (
+  INSERT INTO sluice.job (id, queue, task, payload, run_at, priority, max_attempts, unique_key,
+    group_key)
+  SELECT nextval('sluice.job_id_seq'), ${expr.queue}, ${expr.task}, t.payload,
+    coalesce(${expr.run_at}, now() + t.delay_ms * interval '1 millisecond'), ${expr.priority},
+    ${expr.max_attempts}, ${expr.unique_key}, ${expr.group_key}
+  FROM ROWS FROM (${rows.join(', ')}) WITH ORDINALITY AS t(${names.join(', ')}, ord)
+  WHERE NOT EXISTS (
+    SELECT 1 FROM unnest($3::text[], $4::int[]) AS c(queue, max_bytes)
+    LEFT JOIN sluice.queue q ON q.name = c.queue
+    WHERE q.name IS NULL OR c.max_bytes > q.max_payload_bytes)
+  ORDER BY t.ord
+  ${isUnique ? 'ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING' : ''}
+  RETURNING id, queue, unique_key, run_at
 ), woken AS (
+  -- One NOTIFY per queue per batch, for due jobs, only when a worker of that queue waits.
   SELECT pg_notify('sluice:job', d.queue)
   FROM (SELECT DISTINCT queue FROM ins WHERE run_at <= now()) d
   WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
 )
 SELECT id, queue, unique_key FROM ins WHERE (SELECT count(*) FROM woken) >= 0`;
+  bulkSqlCache.set(key, sql);
+  return sql;
+}
 
-// Speculative insertion (ON CONFLICT) costs ~10% of a bulk insert: only when a key is given.
-const JOB_INSERT_MANY_UNIQUE = JOB_INSERT_MANY_NOTIFYING.replace(
-  'ON_CONFLICT',
-  'ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING',
-);
-const JOB_INSERT_MANY_PLAIN = JOB_INSERT_MANY_NOTIFYING.replace('ON_CONFLICT', '');
-
-export async function jobInsertMany(db: Executor, schema: string, jobs: JobInsertParams[]) {
+/**
+ * Inserts a chunk; `caps` is the largest payload per queue of the whole call, so the first chunk
+ * already refuses a call that a later chunk would fail. Returns no rows when the check failed.
+ */
+export async function jobInsertMany(
+  db: Executor,
+  schema: string,
+  jobs: JobInsertParams[],
+  caps: { queues: string[]; maxBytes: number[] },
+) {
+  const shapeFlags = BULK_COLUMNS.map((c) => (sameForAll(jobs, c.pick) ? 's' : 'a'));
+  const shape = shapeFlags.join('');
+  const isUnique = jobs.some((j) => j.uniqueKey !== null);
+  const values: unknown[] = [
+    `[${jobs.map((j) => j.payloadJson).join(',')}]`,
+    jobs.map((j) => j.delayMs ?? 0),
+    caps.queues,
+    caps.maxBytes,
+    ...BULK_COLUMNS.map((c, i) => (shapeFlags[i] === 'a' ? jobs.map(c.pick) : c.pick(jobs[0]!))),
+  ];
   const { rows } = await db.query<{ id: string; queue: string; unique_key: string | null }>(
-    inSchema(
-      jobs.some((j) => j.uniqueKey !== null) ? JOB_INSERT_MANY_UNIQUE : JOB_INSERT_MANY_PLAIN,
-      schema,
-    ),
-    [
-      jobs.map((j) => j.queue),
-      jobs.map((j) => j.task),
-      jobs.map((j) => j.payloadJson),
-      jobs.map((j) => j.runAt),
-      jobs.map((j) => j.delayMs ?? 0),
-      jobs.map((j) => j.priority),
-      jobs.map((j) => j.maxAttempts),
-      jobs.map((j) => j.uniqueKey),
-      jobs.map((j) => j.groupKey),
-    ],
+    inSchema(bulkInsertSql(shape, isUnique), schema),
+    values,
   );
   return rows;
 }
