@@ -2,10 +2,12 @@
 // effect is checked in SQL.
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@sluice/testkit';
+import { migrations } from 'sluice';
 import { useTestDatabase } from '../../../test/setup/db.js';
 import { runCli, spawnCli, type CliResult } from './run-cli.js';
 
 const db = useTestDatabase();
+const allVersions = migrations().map((m) => m.version);
 const sluice = (...args: string[]) => runCli(args, { databaseUrl: db.current.url });
 
 function ok(r: CliResult): CliResult {
@@ -27,14 +29,14 @@ async function queueRow(name: string, schema = 'sluice') {
 describe('sluice migrate', () => {
   it('installs a schema once; a second run applies nothing', async () => {
     const first = ok(await sluice('migrate', '--schema', 'cli_m', '--json'));
-    expect(JSON.parse(first.stdout)).toMatchObject({ schema: 'cli_m', applied: [1, 2, 3, 4] });
+    expect(JSON.parse(first.stdout)).toMatchObject({ schema: 'cli_m', applied: allVersions });
     const second = ok(await sluice('migrate', '--schema', 'cli_m', '--json'));
     expect(JSON.parse(second.stdout)).toMatchObject({ schema: 'cli_m', applied: [] });
     expect(ok(await sluice('migrate', '--schema', 'cli_m')).stdout).toMatch(/up to date/);
     const { rows } = await db.current.pool.query(
       `SELECT to_regclass('cli_m.job') AS job, (SELECT count(*) FROM cli_m.migration)::int AS n`,
     );
-    expect(rows[0]).toEqual({ job: 'cli_m.job', n: 4 });
+    expect(rows[0]).toEqual({ job: 'cli_m.job', n: allVersions.length });
     expect(await queueRow('default', 'cli_m')).toBeDefined();
   });
 
@@ -49,7 +51,7 @@ describe('sluice migrate', () => {
     await db.current.pool.query(r.stdout);
     await db.current.pool.query(r.stdout);
     const { rows } = await db.current.pool.query(`SELECT version FROM cli_printed.migration`);
-    expect(rows).toEqual([1, 2, 3, 4].map((version) => ({ version })));
+    expect(rows).toEqual(allVersions.map((version) => ({ version })));
   });
 });
 
