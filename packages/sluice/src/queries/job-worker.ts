@@ -52,21 +52,23 @@ export async function jobClaim(
 }
 
 // Completion moves the row to history in one statement (or just deletes it when the queue keeps
-// no history: history_retention = 0).
+// no history: history_retention = 0). Rows are found by primary key (id = ANY) and each row's
+// lease token and result are looked up in jsonb objects keyed by id, not joined from unnest: the
+// generic plan of a prepared statement cannot know the batch size, and picked a nested loop
+// that compared every row with every input (1,000 × 1,000 per batch).
 const JOB_COMPLETE = `
 WITH done AS (
   DELETE FROM sluice.job j
-  USING unnest($2::bigint[], $3::int[], $4::text[]) AS t(id, attempt, result)
-  WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $5
-    AND j.state = 'running'
-  RETURNING j.*, t.result
+  WHERE j.queue = $1 AND j.id = ANY($2::bigint[])
+    AND j.attempt = ($3::jsonb ->> j.id::text)::int AND j.worker_id = $5 AND (j.state = 'running') IS TRUE
+  RETURNING j.*, $4::jsonb -> j.id::text AS result
 ), kept AS (
   INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
       max_attempts, unique_key, group_key, worker_id, progress, errors, result, created_at,
       started_at)
   SELECT d.id, d.queue, d.task, d.payload, 'completed', d.priority, d.run_at, d.attempt,
     d.max_attempts, d.unique_key, d.group_key, d.worker_id, d.progress, d.errors,
-    d.result::jsonb, d.created_at, d.started_at
+    d.result, d.created_at, d.started_at
   FROM done d
   WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
 ), notified AS (
@@ -92,8 +94,12 @@ export async function jobComplete(
     [
       p.queue,
       p.jobs.map((j) => j.id),
-      p.jobs.map((j) => j.attempt),
-      p.jobs.map((j) => j.resultJson),
+      JSON.stringify(Object.fromEntries(p.jobs.map((j) => [j.id, j.attempt]))),
+      // Results are JSON texts already: splice them into one object instead of parsing them.
+      `{${p.jobs
+        .filter((j) => j.resultJson !== null)
+        .map((j) => `"${j.id}":${j.resultJson}`)
+        .join(',')}}`,
       p.workerId,
     ],
     `${schema}_job_complete`,
