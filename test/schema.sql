@@ -968,13 +968,13 @@ CREATE UNIQUE INDEX job_default_queue_unique_key_idx ON sluice.job_default USING
 -- Name: job_history_finished_idx; Type: INDEX; Schema: sluice; Owner: -
 --
 
-CREATE INDEX job_history_finished_idx ON ONLY sluice.job_history USING btree (finished_at, queue);
+CREATE INDEX job_history_finished_idx ON ONLY sluice.job_history USING brin (finished_at);
 
 --
--- Name: job_history_default_finished_at_queue_idx; Type: INDEX; Schema: sluice; Owner: -
+-- Name: job_history_default_finished_at_idx; Type: INDEX; Schema: sluice; Owner: -
 --
 
-CREATE INDEX job_history_default_finished_at_queue_idx ON sluice.job_history_default USING btree (finished_at, queue);
+CREATE INDEX job_history_default_finished_at_idx ON sluice.job_history_default USING brin (finished_at);
 
 --
 -- Name: job_history_id_idx; Type: INDEX; Schema: sluice; Owner: -
@@ -1031,10 +1031,10 @@ ALTER INDEX sluice.job_claim_idx ATTACH PARTITION sluice.job_default_queue_prior
 ALTER INDEX sluice.job_unique_key_idx ATTACH PARTITION sluice.job_default_queue_unique_key_idx;
 
 --
--- Name: job_history_default_finished_at_queue_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+-- Name: job_history_default_finished_at_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
 --
 
-ALTER INDEX sluice.job_history_finished_idx ATTACH PARTITION sluice.job_history_default_finished_at_queue_idx;
+ALTER INDEX sluice.job_history_finished_idx ATTACH PARTITION sluice.job_history_default_finished_at_idx;
 
 --
 -- Name: job_history_default_id_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -

@@ -25,6 +25,8 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
   child?(bindings: object): Logger;
+  /** As in pino: lets the worker skip building per-job debug fields nobody will see. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 export type TaskHandler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => unknown;

@@ -37,9 +37,11 @@ async function q<T = Record<string, unknown>>(text: string, values: unknown[] = 
 describe('worker', () => {
   it('runs every job once and moves it to history with its result', async () => {
     const seen = new Map<number, number>();
+    const createdAt = new Map<string, Date>();
     const task = defineTask({ name: 'count', schema: z.object({ n: z.number() }) }).handle(
-      ({ n }) => {
+      ({ n }, ctx) => {
         seen.set(n, (seen.get(n) ?? 0) + 1);
+        createdAt.set(ctx.job.id, ctx.job.createdAt);
         return { doubled: n * 2 };
       },
     );
@@ -58,6 +60,13 @@ describe('worker', () => {
       `SELECT state, result, attempt FROM sluice.job_history WHERE payload->>'n' = '21'`,
     );
     expect(row).toEqual({ state: 'completed', result: { doubled: 42 }, attempt: 1 });
+    // The handler saw each job's created_at, to the millisecond.
+    const created = await q<{ id: string; created_at: Date }>(
+      `SELECT id, created_at FROM sluice.job_history`,
+    );
+    expect(created.every((c) => createdAt.get(c.id)?.getTime() === c.created_at.getTime())).toBe(
+      true,
+    );
     expect(await q(`SELECT * FROM sluice.job`)).toEqual([]);
   });
 

@@ -13,7 +13,8 @@ export interface ClaimedJob {
   attempt: number;
   max_attempts: number;
   group_key: string | null;
-  created_at: Date;
+  /** Epoch milliseconds: a number is far cheaper for pg to hand over than a parsed Date. */
+  created_at_ms: number;
 }
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
@@ -35,7 +36,8 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
   LIMIT $2
   FOR UPDATE OF n SKIP LOCKED
 ))
-RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key, j.created_at`;
+RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
+  (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms`;
 
 export async function jobClaim(
   db: Executor,
@@ -370,7 +372,12 @@ export async function jobClaimLimited(
   p: { queue: string; limit: number; workerId: string; leaseMs: number },
 ) {
   const { rows } = await db.query<ClaimedJob>(
-    inSchema(`SELECT * FROM sluice.claim_limited($1, $2, $3, $4)`, schema),
+    inSchema(
+      `SELECT id, queue, task, payload, attempt, max_attempts, group_key,
+         (extract(epoch FROM created_at) * 1000)::float8 AS created_at_ms
+       FROM sluice.claim_limited($1, $2, $3, $4)`,
+      schema,
+    ),
     [p.queue, p.limit, p.workerId, p.leaseMs],
   );
   return rows;

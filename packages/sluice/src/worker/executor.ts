@@ -81,7 +81,9 @@ export async function runJob(
       id: job.id,
       queue: job.queue,
       task: job.task,
-      createdAt: job.created_at,
+      get createdAt() {
+        return new Date(job.created_at_ms);
+      },
       groupKey: job.group_key,
     },
     heartbeat: deps.heartbeat,

@@ -26,5 +26,6 @@ export function createLogger(
     warn: write('warn'),
     error: write('error'),
     child: (more: object) => createLogger(level, { ...bindings, ...more }),
+    isLevelEnabled: (lvl: string) => (LEVELS[lvl as Level] ?? LEVELS.info) >= min,
   };
 }

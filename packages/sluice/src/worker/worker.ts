@@ -38,6 +38,10 @@ interface RunningJob {
   done: Promise<void>;
 }
 
+function logFields(job: ClaimedJob) {
+  return { jobId: job.id, queue: job.queue, task: job.task, attempt: job.attempt };
+}
+
 /** Fires the job's signal (creating it if the handler never asked for it). */
 function abortJob(entry: RunningJob, reason: Error): void {
   entry.controller ??= new AbortController();
@@ -58,6 +62,7 @@ export class Worker extends EventEmitter {
   readonly id = randomUUID();
   private readonly o: z.output<typeof workerOptionsSchema>;
   private readonly logger: Logger;
+  private readonly isDebugLogged: boolean;
   private readonly tasks = new Map<string, Task>();
   private readonly queues: string[];
   private readonly capacity: number;
@@ -101,6 +106,7 @@ export class Worker extends EventEmitter {
       (this.o.logger ?? createLogger()).child?.({ workerId: this.id }) ??
       this.o.logger ??
       createLogger();
+    this.isDebugLogged = this.logger.isLevelEnabled?.('debug') ?? true;
     const connection: pg.PoolConfig =
       typeof this.o.db === 'string' ? { connectionString: this.o.db } : this.o.db;
     // Worker statements may be lost in a server crash without harm (the job just runs again), so
@@ -285,19 +291,18 @@ export class Worker extends EventEmitter {
     // the handler returned while reacting to its signal.
     const outcome: RunOutcome = entry.abortedBy ? { kind: 'aborted', token: result.token } : result;
     const durationMs = Date.now() - entry.startedAt;
-    const fields = {
-      jobId: job.id,
-      queue: job.queue,
-      task: job.task,
-      attempt: job.attempt,
-      durationMs,
-    };
     this.running.delete(job.id);
+    // Completions are the hot path: their debug fields are built only if someone will see them.
+    if (outcome.kind === 'complete') {
+      if (this.isDebugLogged) {
+        this.logger.debug({ ...logFields(job), durationMs }, 'job completed');
+      }
+      this.completer.push(outcome);
+      this.pump();
+      return;
+    }
+    const fields = { ...logFields(job), durationMs };
     switch (outcome.kind) {
-      case 'complete':
-        this.logger.debug(fields, 'job completed');
-        this.completer.push(outcome);
-        break;
       case 'fail': {
         const { name, message } = outcome.error;
         this.logger.warn({ ...fields, error: `${name}: ${message}` }, 'job failed');

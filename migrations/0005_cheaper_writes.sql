@@ -1,4 +1,7 @@
--- Name checks that cost less per row. Postgres compiles the bounded repetition in
+-- Cheaper writes on the hot paths: a per-row name check that cost more than the insert it
+-- guarded, and a history index that every completed job paid for.
+
+-- Name checks: Postgres compiles the bounded repetition in
 -- '^[A-Za-z0-9_.:-]{1,128}$' into a large automaton: as a CHECK on sluice.job.task it took
 -- ~4.7 µs per inserted row, about 40% of a bulk insert's server time. Task names are already
 -- validated where jobs enter (the TypeScript client and sluice.enqueue), and they are only ever
@@ -14,3 +17,9 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 END $$;
+
+-- History is append-only in finished_at order, so a BRIN index answers the time-range reads
+-- (queue_stats' last hour, stats --watch) as well as the B-tree did, for a fraction of the cost
+-- of the B-tree insert every completed job paid (~10% of a drain's database time).
+DROP INDEX sluice.job_history_finished_idx;
+CREATE INDEX job_history_finished_idx ON sluice.job_history USING brin (finished_at);
