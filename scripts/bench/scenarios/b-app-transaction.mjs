@@ -1,5 +1,7 @@
 // B: `clients` connections each looping BEGIN; INSERT an app row; enqueue one job; COMMIT, for
-// a fixed time. The baseline is the same transaction without the enqueue.
+// a fixed time. The baseline is the same transaction without the enqueue; a second reference,
+// the same transaction with one more plain INSERT instead of the enqueue, shows the floor any
+// enqueue that is its own statement meets (one more round trip and one more row).
 import pg from 'pg';
 import { createDatabase, log, nowMs, settle, withClient } from '../lib.mjs';
 
@@ -12,7 +14,12 @@ const APP_TABLE = `CREATE TABLE app_order (
   customer text NOT NULL,
   amount_cents integer NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
-)`;
+);
+CREATE TABLE app_note (id bigserial PRIMARY KEY, note text NOT NULL)`;
+
+/** The floor reference: one more statement writing one more row, in place of the enqueue. */
+const oneMoreInsert = (c, payload) =>
+  c.query('INSERT INTO app_note (note) VALUES ($1)', [String(payload.seq)]);
 
 async function loadClients(url, count) {
   const clients = [];
@@ -56,6 +63,7 @@ export async function run({ serverUrl, sizes, systems, record }) {
     for (const variant of Object.keys(system.producerVariants)) runs.push({ system, variant });
   }
   runs.push({ system: null, variant: 'no-enqueue' });
+  runs.push({ system: null, variant: 'one-more-insert' });
   const baseline = [];
   for (const { system, variant } of runs) {
     const systemName = system?.name ?? 'raw-sql';
@@ -71,10 +79,11 @@ export async function run({ serverUrl, sizes, systems, record }) {
       clients = await loadClients(db.url, clientsN);
       await settle(db.url);
       log(`B ${systemName}/${variant}: ${clientsN} clients for ${seconds} s`);
+      const isFloor = variant === 'one-more-insert';
       const { committed, elapsedMs } = await loop(
         clients,
         seconds,
-        producer ? (c, payload) => producer.inTx(c, payload) : null,
+        producer ? (c, payload) => producer.inTx(c, payload) : isFloor ? oneMoreInsert : null,
       );
       const check = await withClient(db.url, async (c) => {
         const app = (await c.query('SELECT count(*)::int AS n FROM app_order')).rows[0].n;
@@ -87,6 +96,21 @@ export async function run({ serverUrl, sizes, systems, record }) {
           check.jobs.distinct === committed
         : check.app === committed;
       const rate = (committed / elapsedMs) * 1000;
+      if (isFloor) {
+        record({
+          scenario: 'B',
+          system: systemName,
+          variant,
+          metric: 'app transactions',
+          value: rate,
+          unit: 'tx/s',
+          better: 'higher',
+          verified,
+          detail: { clients: clientsN, seconds, committed },
+          note: 'one more plain INSERT in place of the enqueue',
+        });
+        continue;
+      }
       if (!system) {
         baseline.push({ rate, committed, verified });
         if (baseline.length < 2) continue;

@@ -21,8 +21,8 @@ export const producerVariants = { any: 'queue `bench` (own partition), enqueue/e
 /** Worker variants: best = the settings the docs recommend for throughput. */
 export const workerVariants = {
   best: {
-    label: 'concurrency 32, bufferSize 256 per process',
-    options: { concurrency: 32, bufferSize: 256 },
+    label: 'concurrency 32, bufferSize 1000 per process',
+    options: { concurrency: 32, bufferSize: 1000 },
   },
   defaults: { label: 'createWorker defaults (concurrency 10, LISTEN on, poll 1 s)', options: {} },
 };
