@@ -19,6 +19,7 @@ interface WorkOptions {
   tasks: string;
   queue: string[];
   concurrency?: number;
+  bufferSize?: number;
   pollIntervalMs?: number;
   leaseMs?: number;
   graceMs?: number;
@@ -135,6 +136,11 @@ export function registerWork(program: Command): void {
       [] as string[],
     )
     .option('--concurrency <n>', 'jobs run at once (default 10)', positiveInt)
+    .option(
+      '--buffer-size <n>',
+      'claimed jobs kept ready beyond the running ones (default: the concurrency)',
+      nonNegativeInt,
+    )
     .option('--poll-interval-ms <n>', 'poll every n ms besides LISTEN (default 1000)', positiveInt)
     .option(
       '--lease-ms <n>',
@@ -168,6 +174,7 @@ export function registerWork(program: Command): void {
         tasks,
         queues: opts.queue.length > 0 ? opts.queue : undefined,
         concurrency: opts.concurrency,
+        bufferSize: opts.bufferSize,
         pollIntervalMs: opts.pollIntervalMs,
         leaseMs: opts.leaseMs,
         graceMs: opts.graceMs,
