@@ -132,7 +132,8 @@ export interface BulkJob<S extends z.ZodType = z.ZodType> extends JobOptions {
 }
 
 /**
- * Enqueues many jobs with one INSERT per 10,000 jobs; returns ids in input order.
+ * Enqueues many jobs with one INSERT per 10,000 jobs (or 32 MB of payloads); returns ids in
+ * input order.
  * @example await enqueueMany(users.map((u) => ({ task: sendEmail, payload: { to: u.email } })), { db: pool });
  */
 export async function enqueueMany(
@@ -155,21 +156,42 @@ export async function enqueueMany(
   });
   if (params.length === 0) return [];
   const exec = toExecutor(db);
-  const caps = largestPayloads(params);
+  const sizes = params.map((p) => Buffer.byteLength(p.payloadJson));
+  const caps = largestPayloads(params, sizes);
   const out: EnqueuedJob[] = [];
-  for (let i = 0; i < params.length; i += chunkSize) {
-    out.push(...(await insertChunk(exec, schema, params.slice(i, i + chunkSize), caps)));
+  for (const [from, to] of chunkBounds(sizes, chunkSize)) {
+    out.push(...(await insertChunk(exec, schema, params.slice(from, to), caps)));
   }
   return out;
 }
 
+// A chunk's payloads travel as one jsonb array, and a jsonb value must stay under 256 MB:
+// chunks also end at this many bytes of payload, far below that limit.
+const CHUNK_PAYLOAD_BYTES = 32 * 1024 * 1024;
+
+/** [from, to) index pairs: at most `chunkSize` jobs and CHUNK_PAYLOAD_BYTES per chunk. */
+function chunkBounds(sizes: number[], chunkSize: number): [number, number][] {
+  const bounds: [number, number][] = [];
+  let from = 0;
+  let bytes = 0;
+  sizes.forEach((size, i) => {
+    if (i > from && (i - from >= chunkSize || bytes + size > CHUNK_PAYLOAD_BYTES)) {
+      bounds.push([from, i]);
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  });
+  bounds.push([from, sizes.length]);
+  return bounds;
+}
+
 /** The largest payload per queue, checked against the queues' caps inside the insert. */
-function largestPayloads(params: JobInsertParams[]) {
+function largestPayloads(params: JobInsertParams[], sizes: number[]) {
   const largest = new Map<string, number>();
-  for (const p of params) {
-    const bytes = Buffer.byteLength(p.payloadJson);
-    if (bytes > (largest.get(p.queue) ?? -1)) largest.set(p.queue, bytes);
-  }
+  params.forEach((p, i) => {
+    if (sizes[i]! > (largest.get(p.queue) ?? -1)) largest.set(p.queue, sizes[i]!);
+  });
   return { queues: [...largest.keys()], maxBytes: [...largest.values()] };
 }
 

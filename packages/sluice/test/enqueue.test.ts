@@ -437,6 +437,32 @@ describe('uniqueKey and bulk', () => {
     expect(await countJobs()).toBe(0);
   });
 
+  it('a bulk call with more payload bytes than one statement carries is split, in order', async () => {
+    await createQueue({ db: db.current.pool, name: 'big', maxPayloadBytes: 2_000_000 });
+    // 40 payloads of 1 MB: over the 32 MB a chunk carries, so at least two statements.
+    const jobs = Array.from({ length: 40 }, (_, i) => ({
+      task: anything,
+      payload: { i, s: 'x'.repeat(1_000_000) },
+      queue: 'big',
+    }));
+    let statements = 0;
+    const counting = {
+      query: (...args: Parameters<pg.Pool['query']>) => {
+        statements++;
+        return db.current.pool.query(...args);
+      },
+    } as unknown as pg.Pool;
+    const out = await enqueueMany(jobs, { db: counting });
+    expect(statements).toBe(2);
+    const { rows } = await db.current.pool.query<{ ok: boolean; n: number }>(
+      `SELECT bool_and((payload->>'i')::int = ord - 1) AS ok, count(*)::int AS n
+       FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord) JOIN sluice.job j ON j.id = t.id`,
+      [out.map((o) => o.id)],
+    );
+    expect(rows[0]).toEqual({ ok: true, n: 40 });
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+
   it('100,000 jobs in one call', async () => {
     const jobs = Array.from({ length: 100_000 }, (_, i) => ({ task: anything, payload: { i } }));
     const out = await enqueueMany(jobs, { db: db.current.pool });
