@@ -95,6 +95,8 @@ const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams)
 ];
 
 const bulkSqlCache = new Map<string, string>();
+// Speculative insertion costs ~10% of a bulk insert: only for chunks that carry a unique key.
+const UPSERT_SKIP = 'ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING';
 
 function sameForAll(jobs: JobInsertParams[], pick: (j: JobInsertParams) => unknown): boolean {
   const first = pick(jobs[0]!);
@@ -137,7 +139,7 @@ WITH ins AS (
     LEFT JOIN sluice.queue q ON q.name = c.queue
     WHERE q.name IS NULL OR c.max_bytes > q.max_payload_bytes)
   ORDER BY t.ord
-  ${isUnique ? 'ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING' : ''}
+  ${isUnique ? UPSERT_SKIP : ''}
   RETURNING id, queue, unique_key, run_at
 ), woken AS (
   -- One NOTIFY per queue per batch, for due jobs, only when a worker of that queue waits.
