@@ -13,12 +13,19 @@ import { jobCancelRunning, jobProgressSet, type ClaimedJob } from '../queries/jo
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Token } from './completer.js';
-import { errorJson, runJob, type RunOutcome } from './executor.js';
+import { errorJson, type RunOutcome } from './executor.js';
 import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
 import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
+import {
+  abortJob,
+  logFields,
+  startRunningJob,
+  type RunningJob,
+  type RunningJobHost,
+} from './running-job.js';
 import { workerOptionsSchema, type WorkerOptions } from './worker-options.js';
 
 /** A finished or failed job as events report it. */
@@ -27,25 +34,6 @@ export interface JobEvent {
   durationMs?: number;
   error?: unknown;
   result?: unknown;
-}
-
-interface RunningJob {
-  job: ClaimedJob;
-  controller: AbortController | undefined;
-  abortedBy: 'shutdown' | 'cancel' | undefined;
-  interrupt: (v: 'interrupted') => void;
-  startedAt: number;
-  done: Promise<void>;
-}
-
-function logFields(job: ClaimedJob) {
-  return { jobId: job.id, queue: job.queue, task: job.task, attempt: job.attempt };
-}
-
-/** Fires the job's signal (creating it if the handler never asked for it). */
-function abortJob(entry: RunningJob, reason: Error): void {
-  entry.controller ??= new AbortController();
-  entry.controller.abort(reason);
 }
 
 /**
@@ -63,6 +51,7 @@ export class Worker extends EventEmitter {
   private readonly o: z.output<typeof workerOptionsSchema>;
   private readonly logger: Logger;
   private readonly isDebugLogged: boolean;
+  private readonly jobHost: RunningJobHost;
   private readonly tasks = new Map<string, Task>();
   private readonly queues: string[];
   private readonly capacity: number;
@@ -107,6 +96,21 @@ export class Worker extends EventEmitter {
       this.o.logger ??
       createLogger();
     this.isDebugLogged = this.logger.isLevelEnabled?.('debug') ?? true;
+    // One host object for every running job, so starting a job builds no closures over `this`.
+    this.jobHost = {
+      logger: this.logger,
+      heartbeat: () => this.heartbeat.beat(),
+      onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
+      saveProgress: (job, value) =>
+        jobProgressSet(this.db, this.o.schema, {
+          queue: job.queue,
+          id: job.id,
+          attempt: job.attempt,
+          workerId: this.id,
+          progressJson: JSON.stringify(value ?? null),
+        }),
+      finish: (entry, outcome) => this.finish(entry, outcome),
+    };
     const connection: pg.PoolConfig =
       typeof this.o.db === 'string' ? { connectionString: this.o.db } : this.o.db;
     // Worker statements may be lost in a server crash without harm (the job just runs again), so
@@ -242,46 +246,8 @@ export class Worker extends EventEmitter {
   }
 
   private startJob(job: ClaimedJob): void {
-    let interrupt: (v: 'interrupted') => void = () => undefined;
-    const interrupted = new Promise<'interrupted'>((resolve) => (interrupt = resolve));
-    const entry: RunningJob = {
-      job,
-      controller: undefined,
-      abortedBy: undefined,
-      interrupt,
-      startedAt: Date.now(),
-      done: Promise.resolve(),
-    };
+    const entry = startRunningJob(job, this.tasks.get(job.task), this.jobHost);
     this.startTimes.set(job.id, entry.startedAt);
-    let logger: Logger | undefined;
-    let lastProgressAt = 0;
-    entry.done = runJob(job, this.tasks.get(job.task), {
-      signal: () => (entry.controller ??= new AbortController()).signal,
-      logger: () =>
-        (logger ??=
-          this.logger.child?.({
-            jobId: job.id,
-            queue: job.queue,
-            task: job.task,
-            attempt: job.attempt,
-          }) ?? this.logger),
-      interrupted,
-      abortForTimeout: (err) => abortJob(entry, err),
-      heartbeat: () => this.heartbeat.beat(),
-      progress: async (value: unknown) => {
-        this.emit('job:progress', { job: job, progress: value });
-        // Throttled: progress is advisory and must not turn into a write per tick.
-        if (Date.now() - lastProgressAt < 250) return;
-        lastProgressAt = Date.now();
-        await jobProgressSet(this.db, this.o.schema, {
-          queue: job.queue,
-          id: job.id,
-          attempt: job.attempt,
-          workerId: this.id,
-          progressJson: JSON.stringify(value ?? null),
-        });
-      },
-    }).then((outcome) => this.finish(entry, outcome));
     this.running.set(job.id, entry);
   }
 
