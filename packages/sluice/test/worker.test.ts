@@ -70,6 +70,30 @@ describe('worker', () => {
     expect(await q(`SELECT * FROM sluice.job`)).toEqual([]);
   });
 
+  it('a handler may take its context apart: destructured fields and functions still work', async () => {
+    const seen: unknown[] = [];
+    const task = defineTask({ name: 'parts', schema: z.object({}) }).handle(
+      async (_p, { attempt, maxAttempts, job, signal, heartbeat, progress, logger }) => {
+        await heartbeat();
+        await progress({ step: 1 });
+        logger.info({}, 'from a destructured logger');
+        seen.push(attempt, maxAttempts, job.task, job.createdAt instanceof Date, signal.aborted);
+        return 'ok';
+      },
+    );
+    const w = await start({ tasks: [task] });
+    const progressed: unknown[] = [];
+    w.on('job:progress', (e: { progress: unknown }) => progressed.push(e.progress));
+    const { id } = await enqueue(task, {}, { db: db.current.pool, maxAttempts: 4 });
+    await eventually(async () =>
+      expect(await q(`SELECT state, progress FROM sluice.job_history WHERE id = $1`, [id])).toEqual(
+        [{ state: 'completed', progress: { step: 1 } }],
+      ),
+    );
+    expect(seen).toEqual([1, 4, 'parts', true, false]);
+    expect(progressed).toEqual([{ step: 1 }]);
+  });
+
   it('wakes on NOTIFY: an idle worker starts a committed job within milliseconds', async () => {
     let startedAt = 0;
     const task = defineTask({ name: 'ping', schema: z.object({}) }).handle(() => {

@@ -36,7 +36,7 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
   LIMIT $2
   FOR UPDATE OF n SKIP LOCKED
 ))
-RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
+RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
   (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms`;
 
 export async function jobClaim(
@@ -80,33 +80,36 @@ WITH done AS (
     array_to_string((array_agg(id))[1:300], ',')) FROM done
   HAVING count(*) > 0 AND EXISTS (SELECT 1 FROM sluice.event_listener)
 )
-SELECT id FROM done WHERE (SELECT count(*) FROM notified) >= 0`;
+SELECT id::text AS id FROM done WHERE (SELECT count(*) FROM notified) >= 0`;
 
+/** Writes completions; returns the ids whose lease token still matched (as text). */
 export async function jobComplete(
   db: Executor,
   schema: string,
   p: {
     queue: string;
     workerId: string;
-    jobs: { id: string; attempt: number; resultJson: string | null }[];
+    jobs: { token: { id: string; attempt: number }; resultJson: string | null }[];
   },
 ) {
+  // The three parameters are built as literals in one pass (ids as a Postgres array, attempts and
+  // results as JSON objects keyed by id): completion is per job on the drain path, and pg's own
+  // array conversion plus Object.fromEntries cost more than the statement's parameters are worth.
+  let ids = '';
+  let attempts = '';
+  let results = '';
+  for (const { token, resultJson } of p.jobs) {
+    const sep = ids === '' ? '' : ',';
+    ids += sep + token.id;
+    attempts += `${sep}"${token.id}":${token.attempt}`;
+    if (resultJson !== null) results += `${results === '' ? '' : ','}"${token.id}":${resultJson}`;
+  }
   const { rows } = await db.query<{ id: string }>(
     inSchema(JOB_COMPLETE, schema),
-    [
-      p.queue,
-      p.jobs.map((j) => j.id),
-      JSON.stringify(Object.fromEntries(p.jobs.map((j) => [j.id, j.attempt]))),
-      // Results are JSON texts already: splice them into one object instead of parsing them.
-      `{${p.jobs
-        .filter((j) => j.resultJson !== null)
-        .map((j) => `"${j.id}":${j.resultJson}`)
-        .join(',')}}`,
-      p.workerId,
-    ],
+    [p.queue, `{${ids}}`, `{${attempts}}`, `{${results}}`, p.workerId],
     `${schema}_job_complete`,
   );
-  return rows.map((r) => r.id);
+  return rows;
 }
 
 // Failure: retry with back-off while attempts remain and the error is not permanent, otherwise

@@ -74,6 +74,11 @@ export class Completer extends EventEmitter {
   }
 
   private async write(batch: Outcome[]): Promise<void> {
+    // The usual batch is one kind for one queue: written as is, without grouping.
+    const { kind, token } = batch[0]!;
+    if (batch.every((o) => o.kind === kind && o.token.queue === token.queue)) {
+      return this.writeGroup(batch);
+    }
     const groups = new Map<string, Outcome[]>();
     for (const o of batch) {
       const key = `${o.kind}\u0000${o.token.queue}`;
@@ -87,22 +92,24 @@ export class Completer extends EventEmitter {
   private async writeGroup(group: Outcome[]): Promise<void> {
     const first = group[0]!;
     const queue = first.token.queue;
-    const byId = new Map(group.map((o) => [o.token.id, o]));
     const accepted = new Set<string>();
+    let byId: Map<string, Outcome> | undefined;
+    const find = (id: string) => (byId ??= new Map(group.map((o) => [o.token.id, o]))).get(id)!;
     switch (first.kind) {
       case 'complete': {
-        const ids = await jobComplete(this.db, this.schema, {
+        const rows = await jobComplete(this.db, this.schema, {
           queue,
           workerId: this.workerId,
-          jobs: group.map((o) => ({
-            id: o.token.id,
-            attempt: o.token.attempt,
-            resultJson: o.kind === 'complete' ? o.resultJson : null,
-          })),
+          jobs: group as Extract<Outcome, { kind: 'complete' }>[],
         });
-        for (const id of ids) {
+        // Every lease held (the normal case): no lookups needed.
+        if (rows.length === group.length) {
+          for (const o of group) this.emit('completed', o.token);
+          return;
+        }
+        for (const { id } of rows) {
           accepted.add(id);
-          this.emit('completed', byId.get(id)!.token);
+          this.emit('completed', find(id).token);
         }
         break;
       }
@@ -123,7 +130,7 @@ export class Completer extends EventEmitter {
         });
         for (const r of rows) {
           accepted.add(r.id);
-          this.emit(r.outcome, byId.get(r.id)!.token);
+          this.emit(r.outcome, find(r.id).token);
         }
         break;
       }
@@ -144,7 +151,7 @@ export class Completer extends EventEmitter {
         });
         for (const id of ids) {
           accepted.add(id);
-          this.emit('released', byId.get(id)!.token);
+          this.emit('released', find(id).token);
         }
         break;
       }

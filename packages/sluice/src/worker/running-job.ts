@@ -1,17 +1,19 @@
-// One running job's bookkeeping: its abort controller (made on first use), the hook that ends
-// its attempt early (cancel, shutdown), and the context functions runJob hands to its handler.
-import type { Logger, Task } from '../define-task.js';
+// One running job: calls its handler, ends the attempt at the first of the handler settling, the
+// task's timeout, or an interruption (cancel, shutdown), and hands the outcome to the host once.
+// Built for the drain path: per job one entry, one context and one promise reaction, with the
+// abort controller, logger and `job` object made only when a handler asks for them.
+import type { JobContext, Logger, Task } from '../define-task.js';
+import { TimeoutError } from '../errors.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
-import { runJob, type RunOutcome } from './executor.js';
-
-export interface RunningJob {
-  job: ClaimedJob;
-  controller: AbortController | undefined;
-  abortedBy: 'shutdown' | 'cancel' | undefined;
-  interrupt: (v: 'interrupted') => void;
-  startedAt: number;
-  done: Promise<void>;
-}
+import {
+  errorOutcome,
+  failOutcome,
+  payloadMismatchOutcome,
+  tokenOf,
+  unknownTaskOutcome,
+  valueOutcome,
+  type RunOutcome,
+} from './executor.js';
 
 /** What a running job needs from the worker that runs it. */
 export interface RunningJobHost {
@@ -29,43 +31,135 @@ export function logFields(job: ClaimedJob) {
   return { jobId: job.id, queue: job.queue, task: job.task, attempt: job.attempt };
 }
 
-/** Fires the job's signal (creating it if the handler never asked for it). */
-export function abortJob(entry: RunningJob, reason: Error): void {
-  entry.controller ??= new AbortController();
-  entry.controller.abort(reason);
+export class RunningJob {
+  readonly startedAt = Date.now();
+  abortedBy: 'shutdown' | 'cancel' | undefined;
+  controller: AbortController | undefined;
+  logger: Logger | undefined;
+  lastProgressAt = 0;
+  private isSettled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private whenDone: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
+
+  constructor(
+    readonly job: ClaimedJob,
+    readonly task: Task | undefined,
+    readonly host: RunningJobHost,
+  ) {}
+
+  /** Resolves once the host has the outcome. */
+  get done(): Promise<void> {
+    if (this.isSettled) return Promise.resolve();
+    return (this.whenDone ??= new Promise<void>((r) => (this.resolveDone = r)));
+  }
+
+  start(): void {
+    const { job, task } = this;
+    if (!task?.handler) return this.settleSoon(unknownTaskOutcome(job));
+    // Parsed again: a row stored by older code may no longer match the task's schema.
+    const parsed = task.schema.safeParse(job.payload);
+    if (!parsed.success) return this.settleSoon(payloadMismatchOutcome(job, task, parsed.error));
+    // A handler that ignores its signal still loses its slot at the timeout: the attempt ends
+    // there, and whatever the handler does later is ignored (its lease token is spent).
+    if (task.timeoutMs !== undefined) {
+      this.timer = setTimeout(() => this.timeOut(), task.timeoutMs);
+    }
+    let value: unknown;
+    try {
+      value = task.handler(parsed.data, new HandlerContext(this));
+    } catch (err) {
+      return this.settleSoon(errorOutcome(job, task, err));
+    }
+    Promise.resolve(value).then(
+      (v) => this.settle(valueOutcome(job, v)),
+      (err: unknown) => this.settle(errorOutcome(job, task, err)),
+    );
+  }
+
+  /** Ends the attempt now (cancel or shutdown); the handler's late result is ignored. */
+  interrupt(by: 'shutdown' | 'cancel', reason: Error): void {
+    if (this.abortedBy || this.isSettled) return;
+    this.abortedBy = by;
+    const token = tokenOf(this.job);
+    this.settleSoon({ kind: 'aborted', token });
+    this.abort(reason);
+  }
+
+  /** Fires the job's signal (creating it if the handler never asked for it). */
+  abort(reason: Error): void {
+    this.controller ??= new AbortController();
+    this.controller.abort(reason);
+  }
+
+  private timeOut(): void {
+    if (this.isSettled) return;
+    const err = new TimeoutError(this.task?.timeoutMs ?? 0);
+    this.settle(failOutcome(this.job, this.task, err, false));
+    this.abort(err);
+  }
+
+  // Outcomes always reach the host from a microtask, never from inside start(): the worker starts
+  // jobs in a loop that must not see a job finish half-way through.
+  private settleSoon(outcome: RunOutcome): void {
+    queueMicrotask(() => this.settle(outcome));
+  }
+
+  private settle(outcome: RunOutcome): void {
+    if (this.isSettled) return;
+    this.isSettled = true;
+    clearTimeout(this.timer);
+    this.host.finish(this, outcome);
+    this.resolveDone?.();
+  }
 }
 
-/** Starts `job` with `task`'s handler; the host's finish() gets its outcome. */
-export function startRunningJob(
-  job: ClaimedJob,
-  task: Task | undefined,
-  host: RunningJobHost,
-): RunningJob {
-  let interrupt: (v: 'interrupted') => void = () => undefined;
-  const interrupted = new Promise<'interrupted'>((resolve) => (interrupt = resolve));
-  const entry: RunningJob = {
-    job,
-    controller: undefined,
-    abortedBy: undefined,
-    interrupt,
-    startedAt: Date.now(),
-    done: Promise.resolve(),
+/** The handler's `ctx`: reads through to its RunningJob, so a job costs one small object. */
+class HandlerContext implements JobContext {
+  readonly #run: RunningJob;
+  #job: JobContext['job'] | undefined;
+
+  constructor(run: RunningJob) {
+    this.#run = run;
+  }
+
+  get signal(): AbortSignal {
+    return (this.#run.controller ??= new AbortController()).signal;
+  }
+
+  get attempt(): number {
+    return this.#run.job.attempt;
+  }
+
+  get maxAttempts(): number {
+    return this.#run.job.max_attempts;
+  }
+
+  get job(): JobContext['job'] {
+    const { job } = this.#run;
+    return (this.#job ??= {
+      id: job.id,
+      queue: job.queue,
+      task: job.task,
+      createdAt: new Date(job.created_at_ms),
+      groupKey: job.group_key,
+    });
+  }
+
+  get logger(): Logger {
+    const run = this.#run;
+    return (run.logger ??= run.host.logger.child?.(logFields(run.job)) ?? run.host.logger);
+  }
+
+  // Arrow properties, not methods: handlers may destructure them from ctx.
+  readonly heartbeat = (): Promise<void> => this.#run.host.heartbeat();
+
+  readonly progress = async (value: unknown): Promise<void> => {
+    const run = this.#run;
+    run.host.onProgress(run.job, value);
+    // Throttled: progress is advisory and must not turn into a write per tick.
+    if (Date.now() - run.lastProgressAt < 250) return;
+    run.lastProgressAt = Date.now();
+    await run.host.saveProgress(run.job, value);
   };
-  let logger: Logger | undefined;
-  let lastProgressAt = 0;
-  entry.done = runJob(job, task, {
-    signal: () => (entry.controller ??= new AbortController()).signal,
-    logger: () => (logger ??= host.logger.child?.(logFields(job)) ?? host.logger),
-    interrupted,
-    abortForTimeout: (err) => abortJob(entry, err),
-    heartbeat: () => host.heartbeat(),
-    progress: async (value: unknown) => {
-      host.onProgress(job, value);
-      // Throttled: progress is advisory and must not turn into a write per tick.
-      if (Date.now() - lastProgressAt < 250) return;
-      lastProgressAt = Date.now();
-      await host.saveProgress(job, value);
-    },
-  }).then((outcome) => host.finish(entry, outcome));
-  return entry;
 }

@@ -19,13 +19,7 @@ import { Producer } from './producer.js';
 import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
-import {
-  abortJob,
-  logFields,
-  startRunningJob,
-  type RunningJob,
-  type RunningJobHost,
-} from './running-job.js';
+import { logFields, RunningJob, type RunningJobHost } from './running-job.js';
 import { workerOptionsSchema, type WorkerOptions } from './worker-options.js';
 
 /** A finished or failed job as events report it. */
@@ -246,9 +240,10 @@ export class Worker extends EventEmitter {
   }
 
   private startJob(job: ClaimedJob): void {
-    const entry = startRunningJob(job, this.tasks.get(job.task), this.jobHost);
+    const entry = new RunningJob(job, this.tasks.get(job.task), this.jobHost);
     this.startTimes.set(job.id, entry.startedAt);
     this.running.set(job.id, entry);
+    entry.start();
   }
 
   private finish(entry: RunningJob, result: RunOutcome): void {
@@ -324,10 +319,7 @@ export class Worker extends EventEmitter {
 
   private abortForCancel(id: string): void {
     const entry = this.running.get(id);
-    if (!entry || entry.abortedBy) return;
-    entry.abortedBy = 'cancel';
-    entry.interrupt('interrupted');
-    abortJob(entry, new Error('job cancelled'));
+    entry?.interrupt('cancel', new Error('job cancelled'));
   }
 
   /** Gives back buffered jobs of `queues` (paused since they were claimed). */
@@ -359,10 +351,7 @@ export class Worker extends EventEmitter {
   /** Aborts running jobs now (a second signal during a graceful stop). */
   abortAll(): void {
     for (const entry of this.running.values()) {
-      if (entry.abortedBy) continue;
-      entry.abortedBy = 'shutdown';
-      entry.interrupt('interrupted');
-      abortJob(entry, new Error('worker shutting down'));
+      entry.interrupt('shutdown', new Error('worker shutting down'));
     }
   }
 
