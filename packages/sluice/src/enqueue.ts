@@ -213,19 +213,16 @@ async function insertChunk(
   chunk: JobInsertParams[],
   caps: { queues: string[]; maxBytes: number[] },
 ): Promise<EnqueuedJob[]> {
-  const rows = await jobInsertMany(exec, schema, chunk, caps);
-  // No row at all: the queue check refused the call, or (unique keys) every job was a duplicate.
-  if (rows.length === 0) {
+  const { ids: inserted, keyed } = await jobInsertMany(exec, schema, chunk, caps);
+  // Nothing at all: the queue check refused the call, or (unique keys) every job was a duplicate.
+  if (inserted.length === 0) {
     const refusal = await explainRefusal(exec, schema, chunk);
     if (refusal) throw refusal;
   }
-  // Ids are decimal strings without leading zeros: shorter is smaller, else compare as text.
-  const inserted = rows
-    .map((r) => r.id)
-    .sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-  const insertedKeys = new Set(
-    rows.filter((r) => r.unique_key !== null).map((r) => `${r.queue}\u0000${r.unique_key}`),
-  );
+  if (keyed.length === 0 && inserted.length === chunk.length) {
+    return inserted.map((id) => ({ id, isDuplicate: false }));
+  }
+  const insertedKeys = new Set(keyed.map((r) => `${r.queue}\u0000${r.unique_key}`));
   const out: EnqueuedJob[] = [];
   const firstInBatch = new Map<string, number>();
   const missing: { index: number; queue: string; uniqueKey: string }[] = [];
