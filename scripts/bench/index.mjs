@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { log, nowMs } from './lib.mjs';
+import { log, nowMs, warmUp } from './lib.mjs';
 import { environment, markdown, printResult } from './report.mjs';
 import * as scenarioA from './scenarios/a-bulk-enqueue.mjs';
 import * as scenarioB from './scenarios/b-app-transaction.mjs';
@@ -49,7 +49,7 @@ const QUICK = {
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
   --only A,C            scenarios to run (A B C D E)
-  --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}
+  --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults
   --md FILE             also write the Markdown report to FILE
   size overrides:       ${Object.keys(FULL)
@@ -111,7 +111,9 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const sizes = { ...(opts.quick ? QUICK : FULL), ...opts.sizes };
   const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
-  const systems = SYSTEMS.filter((s) => !opts.systems || opts.systems.includes(s.name));
+  const systems = opts.systems
+    ? opts.systems.map((n) => SYSTEMS.find((s) => s.name === n))
+    : SYSTEMS;
   const variants = opts.variants ?? ['best', 'defaults'];
   const startedAt = new Date().toISOString();
   const t0 = nowMs();
@@ -135,6 +137,8 @@ async function main() {
     log(
       `PostgreSQL ${env.postgres.version}, ${env.cpus} cores; scenarios ${scenarios.map((s) => s.id).join('')}`,
     );
+    log('warming up the server (WAL segments, shared memory)');
+    await warmUp(server.url);
     for (const scenario of scenarios) {
       log(`scenario ${scenario.id}: ${scenario.title}`);
       try {

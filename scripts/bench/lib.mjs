@@ -54,6 +54,26 @@ export async function createDatabase(serverUrl, label) {
 }
 
 /**
+ * Warms a fresh server before anything is timed: writes ~200 MB of WAL through shared buffers and
+ * checkpoints, so WAL segments exist to be recycled and shared memory is paged in. Without it the
+ * first system measured pays for creating WAL files and first-touch page faults (seen: ~8% on A).
+ */
+export async function warmUp(serverUrl) {
+  const db = await createDatabase(serverUrl, 'warm_up');
+  try {
+    await withClient(db.url, async (c) => {
+      await c.query('CREATE TABLE warm (id bigint PRIMARY KEY, pad text)');
+      await c.query(
+        `INSERT INTO warm SELECT g, repeat('x', 200) FROM generate_series(1, 600000) g`,
+      );
+      await c.query('CHECKPOINT').catch(() => undefined);
+    });
+  } finally {
+    await db.drop();
+  }
+}
+
+/**
  * Makes the start of a timed phase comparable across systems: fresh statistics and visibility
  * map for what was just loaded, and no checkpoint left over from the loading.
  */
