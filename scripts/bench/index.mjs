@@ -22,6 +22,7 @@ const SYSTEMS = [sluice, graphileWorker, pgBoss];
 const FULL = {
   aJobs: 100_000,
   aBatch: 1000,
+  aRounds: 3,
   bClients: 8,
   bSeconds: 10,
   cJobs: 50_000,
@@ -37,6 +38,7 @@ const FULL = {
 const QUICK = {
   ...FULL,
   aJobs: 20_000,
+  aRounds: 1,
   bSeconds: 3,
   cJobs: 10_000,
   cTimeoutS: 10,
