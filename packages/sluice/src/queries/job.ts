@@ -81,7 +81,14 @@ export async function jobInsertDiagnose(
 // The queue check is part of the statement: it inserts nothing when a queue is unknown or a
 // payload is over its queue's cap, so bad input never leaves a partial batch behind.
 type BulkColumn =
-  'queue' | 'task' | 'priority' | 'max_attempts' | 'run_at' | 'unique_key' | 'group_key';
+  | 'queue'
+  | 'task'
+  | 'priority'
+  | 'max_attempts'
+  | 'run_at'
+  | 'delay_ms'
+  | 'unique_key'
+  | 'group_key';
 
 const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams) => unknown }[] = [
   { name: 'queue', type: 'text', pick: (j) => j.queue },
@@ -90,6 +97,7 @@ const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams)
   { name: 'max_attempts', type: 'int', pick: (j) => j.maxAttempts },
   // run_at is sent as (timestamp or null, delay in ms): the database clock decides "now".
   { name: 'run_at', type: 'timestamptz', pick: (j) => j.runAt },
+  { name: 'delay_ms', type: 'float8', pick: (j) => j.delayMs ?? 0 },
   { name: 'unique_key', type: 'text', pick: (j) => j.uniqueKey },
   { name: 'group_key', type: 'text', pick: (j) => j.groupKey },
 ];
@@ -111,13 +119,13 @@ function bulkInsertSql(shape: string, isUnique: boolean): string {
   const key = `${shape}|${isUnique}`;
   const cached = bulkSqlCache.get(key);
   if (cached) return cached;
-  // $1 payloads (json array), $2 delays (float8[]), $3/$4 the queue check; then one parameter
-  // per column, an array where the shape says it varies.
+  // $1 payloads (json array), $2/$3 the queue check; then one parameter per column, an array
+  // where the shape says it varies.
   const expr: Record<string, string> = {};
-  const rows = ['jsonb_array_elements($1::jsonb)', 'unnest($2::float8[])'];
-  const names = ['payload', 'delay_ms'];
+  const rows = ['jsonb_array_elements($1::jsonb)'];
+  const names = ['payload'];
   BULK_COLUMNS.forEach((c, i) => {
-    const param = `$${i + 5}`;
+    const param = `$${i + 4}`;
     if (shape[i] === 'a') {
       rows.push(`unnest(${param}::${c.type}[])`);
       names.push(c.name);
@@ -131,11 +139,11 @@ WITH ins AS (
   INSERT INTO sluice.job (id, queue, task, payload, run_at, priority, max_attempts, unique_key,
     group_key)
   SELECT nextval('sluice.job_id_seq'), ${expr.queue}, ${expr.task}, t.payload,
-    coalesce(${expr.run_at}, now() + t.delay_ms * interval '1 millisecond'), ${expr.priority},
+    coalesce(${expr.run_at}, now() + ${expr.delay_ms} * interval '1 millisecond'), ${expr.priority},
     ${expr.max_attempts}, ${expr.unique_key}, ${expr.group_key}
   FROM ROWS FROM (${rows.join(', ')}) WITH ORDINALITY AS t(${names.join(', ')}, ord)
   WHERE NOT EXISTS (
-    SELECT 1 FROM unnest($3::text[], $4::int[]) AS c(queue, max_bytes)
+    SELECT 1 FROM unnest($2::text[], $3::int[]) AS c(queue, max_bytes)
     LEFT JOIN sluice.queue q ON q.name = c.queue
     WHERE q.name IS NULL OR c.max_bytes > q.max_payload_bytes)
   ORDER BY t.ord
@@ -153,7 +161,7 @@ ${
   // planning). With unique keys the caller needs each row's key to match duplicates.
   isUnique
     ? 'SELECT id, queue, unique_key FROM ins'
-    : "SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM ins"
+    : "SELECT string_agg(id::text, ',') AS ids FROM ins"
 } WHERE (SELECT count(*) FROM woken) >= 0`;
   bulkSqlCache.set(key, sql);
   return sql;
@@ -175,7 +183,6 @@ export async function jobInsertMany(
   const isUnique = jobs.some((j) => j.uniqueKey !== null);
   const values: unknown[] = [
     `[${jobs.map((j) => j.payloadJson).join(',')}]`,
-    jobs.map((j) => j.delayMs ?? 0),
     caps.queues,
     caps.maxBytes,
     ...BULK_COLUMNS.map((c, i) => (shapeFlags[i] === 'a' ? jobs.map(c.pick) : c.pick(jobs[0]!))),
@@ -184,19 +191,23 @@ export async function jobInsertMany(
   const sql = inSchema(bulkInsertSql(shape, isUnique), schema);
   if (!isUnique) {
     const { rows } = await db.query<{ ids: string | null }>(sql, values, name);
-    const ids = rows[0]?.ids;
-    return { ids: ids ? ids.split(',') : [], keyed: [] };
+    const ids = rows[0]?.ids ? rows[0].ids.split(',') : [];
+    // RETURNING yields rows in insert order, which is ascending id order: checked, not assumed.
+    if (!ids.every((id, i) => i === 0 || compareIds(ids[i - 1]!, id) < 0)) ids.sort(compareIds);
+    return { ids, keyed: [] };
   }
   const { rows } = await db.query<{ id: string; queue: string; unique_key: string | null }>(
     sql,
     values,
     name,
   );
-  // Ids are decimal strings without leading zeros: shorter is smaller, else compare as text.
-  const ids = rows
-    .map((r) => r.id)
-    .sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  const ids = rows.map((r) => r.id).sort(compareIds);
   return { ids, keyed: rows.filter((r) => r.unique_key !== null) };
+}
+
+/** Ids are decimal strings without leading zeros: shorter is smaller, else compare as text. */
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 export async function jobFindByUniqueKeys(
