@@ -125,9 +125,11 @@ describe('worker', () => {
       if (ctx.attempt < 3) throw new Error(`boom ${ctx.attempt}`);
       return 'ok';
     });
-    const retried: unknown[] = [];
+    const retried: { durationMs?: number }[] = [];
+    const completed: { job: { id: string }; durationMs?: number }[] = [];
     const w = await start({ tasks: [task] });
     w.on('job:retried', (e) => retried.push(e));
+    w.on('job:completed', (e) => completed.push(e));
     const { id } = await enqueue(task, {}, { db: db.current.pool });
     await eventually(async () =>
       expect(await q(`SELECT state FROM sluice.job_history WHERE id = $1`, [id])).toEqual([
@@ -145,6 +147,9 @@ describe('worker', () => {
     ]);
     expect(row!.errors[0]!.at).toBeTruthy();
     expect(retried).toHaveLength(2);
+    // Events carry how long the attempt took, from handler start to the outcome being written.
+    await eventually(() => expect(completed.map((e) => e.job.id)).toEqual([id]));
+    for (const e of [...retried, ...completed]) expect(e.durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it('dead-letters after maxAttempts, and PermanentError at once; replay twice runs once', async () => {

@@ -12,7 +12,8 @@ export interface Token {
   attempt: number;
 }
 
-export type Outcome =
+/** What the completer writes; `startedAt` (epoch ms) is when the handler started, if it did. */
+export type Outcome = (
   | { kind: 'complete'; token: Token; resultJson: string | null }
   | {
       kind: 'fail';
@@ -23,9 +24,10 @@ export type Outcome =
       /** For logs and events, so nobody parses errorJson back. */
       error: { name: string; message: string };
     }
-  | { kind: 'release'; token: Token; refund: boolean; delayMs: number; errorJson: string | null };
+  | { kind: 'release'; token: Token; refund: boolean; delayMs: number; errorJson: string | null }
+) & { startedAt?: number };
 
-/** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the token. */
+/** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the outcome. */
 export class Completer extends EventEmitter {
   private pending: Outcome[] = [];
   private flushing: Promise<void> | undefined;
@@ -104,12 +106,12 @@ export class Completer extends EventEmitter {
         });
         // Every lease held (the normal case): no lookups needed.
         if (rows.length === group.length) {
-          for (const o of group) this.emit('completed', o.token);
+          for (const o of group) this.emit('completed', o);
           return;
         }
         for (const { id } of rows) {
           accepted.add(id);
-          this.emit('completed', find(id).token);
+          this.emit('completed', find(id));
         }
         break;
       }
@@ -130,7 +132,7 @@ export class Completer extends EventEmitter {
         });
         for (const r of rows) {
           accepted.add(r.id);
-          this.emit(r.outcome, find(r.id).token);
+          this.emit(r.outcome, find(r.id));
         }
         break;
       }
@@ -151,7 +153,7 @@ export class Completer extends EventEmitter {
         });
         for (const id of ids) {
           accepted.add(id);
-          this.emit('released', find(id).token);
+          this.emit('released', find(id));
         }
         break;
       }
@@ -169,7 +171,7 @@ export class Completer extends EventEmitter {
           },
           'stale result rejected: job no longer held by this worker',
         );
-        this.emit('rejected', o.token);
+        this.emit('rejected', o);
       }
     }
   }

@@ -12,7 +12,7 @@ import { assertName, assertSchemaName, cancelChannel } from '../names.js';
 import { jobCancelRunning, jobProgressSet, type ClaimedJob } from '../queries/job-worker.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
-import { Completer, type Token } from './completer.js';
+import { Completer, type Outcome, type Token } from './completer.js';
 import { errorJson, type RunOutcome } from './executor.js';
 import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
@@ -61,7 +61,6 @@ export class Worker extends EventEmitter {
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | undefined;
   private readonly inFinish = new Set<Promise<void>>();
-  private readonly startTimes = new Map<string, number>();
 
   constructor(options: WorkerOptions) {
     super();
@@ -117,11 +116,17 @@ export class Worker extends EventEmitter {
     this.pool.on('error', (err) => this.logger.warn({ err: String(err) }, 'idle connection error'));
     this.db = toExecutor(this.pool);
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
-    this.completer.on('completed', (t: Token) => this.emitJob('job:completed', t));
-    this.completer.on('retried', (t: Token) => this.emitJob('job:retried', t));
-    this.completer.on('dead', (t: Token) => this.emitJob('job:dead', t));
-    this.completer.on('released', (t: Token) => this.emitJob('job:released', t));
-    this.completer.on('rejected', (t: Token) => this.emitJob('job:rejected', t));
+    this.completer.on('completed', (o: Outcome) =>
+      this.emitJob('job:completed', o.token, o.startedAt),
+    );
+    this.completer.on('retried', (o: Outcome) => this.emitJob('job:retried', o.token, o.startedAt));
+    this.completer.on('dead', (o: Outcome) => this.emitJob('job:dead', o.token, o.startedAt));
+    this.completer.on('released', (o: Outcome) =>
+      this.emitJob('job:released', o.token, o.startedAt),
+    );
+    this.completer.on('rejected', (o: Outcome) =>
+      this.emitJob('job:rejected', o.token, o.startedAt),
+    );
     this.producer = new Producer(
       {
         db: this.db,
@@ -203,12 +208,11 @@ export class Worker extends EventEmitter {
     return this.running.size + this.buffer.length;
   }
 
-  private emitJob(event: string, token: Token): void {
+  private emitJob(event: string, token: Token, startedAt: number | undefined): void {
     // A finished job of a limited queue frees a global slot only once its outcome is written.
     if (this.producer.isLimited(token.queue)) this.producer.wake(token.queue);
-    const started = this.startTimes.get(token.id);
-    if (event !== 'job:retried' || started !== undefined) this.startTimes.delete(token.id);
-    const durationMs = started === undefined ? undefined : Date.now() - started;
+    if (this.listenerCount(event) === 0) return;
+    const durationMs = startedAt === undefined ? undefined : Date.now() - startedAt;
     this.emit(event, { job: token, durationMs } satisfies JobEvent);
   }
 
@@ -241,7 +245,6 @@ export class Worker extends EventEmitter {
 
   private startJob(job: ClaimedJob): void {
     const entry = new RunningJob(job, this.tasks.get(job.task), this.jobHost);
-    this.startTimes.set(job.id, entry.startedAt);
     this.running.set(job.id, entry);
     entry.start();
   }
@@ -251,13 +254,15 @@ export class Worker extends EventEmitter {
     // Once the worker interrupted a job (cancel or shutdown), that decides its fate, whatever
     // the handler returned while reacting to its signal.
     const outcome: RunOutcome = entry.abortedBy ? { kind: 'aborted', token: result.token } : result;
-    const durationMs = Date.now() - entry.startedAt;
+    const { startedAt } = entry;
+    const durationMs = Date.now() - startedAt;
     this.running.delete(job.id);
     // Completions are the hot path: their debug fields are built only if someone will see them.
     if (outcome.kind === 'complete') {
       if (this.isDebugLogged) {
         this.logger.debug({ ...logFields(job), durationMs }, 'job completed');
       }
+      outcome.startedAt = startedAt;
       this.completer.push(outcome);
       this.pump();
       return;
@@ -272,18 +277,18 @@ export class Worker extends EventEmitter {
           durationMs,
           error: outcome.error,
         } satisfies JobEvent);
-        this.completer.push(outcome);
+        this.completer.push({ ...outcome, startedAt });
         break;
       }
       case 'release':
-        this.completer.push(outcome);
+        this.completer.push({ ...outcome, startedAt });
         break;
       case 'cancel':
-        this.trackFinish(this.recordCancel(outcome.token, outcome.reason));
+        this.trackFinish(this.recordCancel(outcome.token, outcome.reason, startedAt));
         break;
       case 'aborted':
         if (entry.abortedBy === 'cancel') {
-          this.trackFinish(this.recordCancel(outcome.token, 'cancelled'));
+          this.trackFinish(this.recordCancel(outcome.token, 'cancelled', startedAt));
         } else {
           this.logger.warn(fields, 'job aborted by shutdown; released');
           this.completer.push({
@@ -292,6 +297,7 @@ export class Worker extends EventEmitter {
             refund: false,
             delayMs: 0,
             errorJson: errorJson(new Error('aborted: worker shut down'), job.attempt),
+            startedAt,
           });
         }
         break;
@@ -304,14 +310,14 @@ export class Worker extends EventEmitter {
     void p.finally(() => this.inFinish.delete(p));
   }
 
-  private async recordCancel(token: Token, reason: string): Promise<void> {
+  private async recordCancel(token: Token, reason: string, startedAt: number): Promise<void> {
     try {
       const ok = await jobCancelRunning(this.db, this.o.schema, {
         ...token,
         workerId: this.id,
         reason,
       });
-      this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token);
+      this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token, startedAt);
     } catch (err) {
       this.logger.error({ err: String(err), jobId: token.id }, 'recording cancellation failed');
     }
