@@ -118,6 +118,8 @@ export class RunningJob {
 class HandlerContext implements JobContext {
   readonly #run: RunningJob;
   #job: JobContext['job'] | undefined;
+  #heartbeat: (() => Promise<void>) | undefined;
+  #progress: ((value: unknown) => Promise<void>) | undefined;
 
   constructor(run: RunningJob) {
     this.#run = run;
@@ -151,15 +153,21 @@ class HandlerContext implements JobContext {
     return (run.logger ??= run.host.logger.child?.(logFields(run.job)) ?? run.host.logger);
   }
 
-  // Arrow properties, not methods: handlers may destructure them from ctx.
-  readonly heartbeat = (): Promise<void> => this.#run.host.heartbeat();
-
-  readonly progress = async (value: unknown): Promise<void> => {
+  // Getters returning functions bound on first read, not methods: handlers may destructure
+  // them from ctx, and most handlers never read them.
+  get heartbeat(): () => Promise<void> {
     const run = this.#run;
-    run.host.onProgress(run.job, value);
-    // Throttled: progress is advisory and must not turn into a write per tick.
-    if (Date.now() - run.lastProgressAt < 250) return;
-    run.lastProgressAt = Date.now();
-    await run.host.saveProgress(run.job, value);
-  };
+    return (this.#heartbeat ??= () => run.host.heartbeat());
+  }
+
+  get progress(): (value: unknown) => Promise<void> {
+    const run = this.#run;
+    return (this.#progress ??= async (value: unknown) => {
+      run.host.onProgress(run.job, value);
+      // Throttled: progress is advisory and must not turn into a write per tick.
+      if (Date.now() - run.lastProgressAt < 250) return;
+      run.lastProgressAt = Date.now();
+      await run.host.saveProgress(run.job, value);
+    });
+  }
 }
