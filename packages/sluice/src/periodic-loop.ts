@@ -6,6 +6,8 @@ export interface PeriodicLoopConfig {
   /** Delay before the next run, given the number of consecutive failures (0 after a success). */
   delayMs: (failures: number) => number;
   onError: (err: Error, failures: number) => void;
+  /** Wait before the first run; default 0 (run at once). */
+  firstDelayMs?: number;
 }
 
 /** Runs `runOnce` until stopped; never throws from the loop itself. */
@@ -27,7 +29,7 @@ export class PeriodicLoop {
     return this.#isStopping;
   }
 
-  /** Starts the loop (first run at once). */
+  /** Starts the loop (first run after `firstDelayMs`, default at once). */
   start(): void {
     if (this.#isRunning) return;
     this.#isRunning = true;
@@ -46,6 +48,7 @@ export class PeriodicLoop {
 
   async #run(): Promise<void> {
     let failures = 0;
+    if (this.config.firstDelayMs) await this.#sleep(this.config.firstDelayMs);
     while (this.#isRunning) {
       try {
         await this.config.runOnce();

@@ -23,6 +23,12 @@ const maintenanceConfigSchema = z
   .object({
     /** Time between runs. Default 60 s. */
     intervalMs: z.number().int().min(10).max(86_400_000).default(60_000),
+    /**
+     * Wait before the first run after start. Default 10 s: a worker that just started (a deploy,
+     * a scale-up) claims its first jobs without partition DDL and ANALYZE competing for the
+     * database; migrations already created today's partitions.
+     */
+    startDelayMs: z.number().int().min(0).max(3_600_000).default(10_000),
     /** ANALYZE of the partitioned parents at most this often; 0 turns it off. Default 10 min. */
     analyzeIntervalMs: z.number().int().min(0).default(600_000),
     /** History partitions kept for past UTC days (late rows). Default 1. */
@@ -86,6 +92,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
     this.#logger = deps.logger.child?.({ part: 'maintenance' }) ?? deps.logger;
     this.#loop = new PeriodicLoop({
       runOnce: () => this.runOnce(),
+      firstDelayMs: this.config.startDelayMs,
       delayMs: (failures) =>
         failures === 0
           ? this.config.intervalMs
@@ -103,7 +110,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
     return this.#loop.isRunning;
   }
 
-  /** Starts the loop (first run at once); resolves immediately. */
+  /** Starts the loop (first run after `startDelayMs`); resolves immediately. */
   start(): Promise<void> {
     this.#loop.start();
     return Promise.resolve();

@@ -17,7 +17,7 @@ const started: Maintenance[] = [];
 function makeMaintenance(config: MaintenanceConfig = {}) {
   const m = new Maintenance(
     { pool: db.current.pool, schema: 'sluice', logger: quiet },
-    { analyzeIntervalMs: 0, ...config },
+    { analyzeIntervalMs: 0, startDelayMs: 0, ...config },
   );
   started.push(m);
   return m;
@@ -169,6 +169,30 @@ describe('Maintenance', () => {
     const after = runs;
     expect(m.isRunning).toBe(false);
     expect(runs).toBe(after);
+  });
+
+  it('waits startDelayMs before its first run, and stop() during the wait ends it at once', async () => {
+    const m = makeMaintenance({ intervalMs: 20, startDelayMs: 400 });
+    let runs = 0;
+    m.on('run', () => runs++);
+    const t0 = Date.now();
+    await m.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(runs).toBe(0);
+    await eventually(() => expect(runs).toBeGreaterThanOrEqual(1));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    await m.stop();
+
+    const waiting = makeMaintenance({ startDelayMs: 60_000 });
+    await waiting.start();
+    const stopAt = Date.now();
+    await waiting.stop();
+    expect(Date.now() - stopAt).toBeLessThan(1000);
+    expect(waiting.config.startDelayMs).toBe(60_000);
+    expect(
+      new Maintenance({ pool: db.current.pool, schema: 'sluice', logger: quiet }).config
+        .startDelayMs,
+    ).toBe(10_000);
   });
 
   it('rejects invalid config with InvalidOptionsError', () => {
