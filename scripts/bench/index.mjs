@@ -113,9 +113,11 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const sizes = { ...(opts.quick ? QUICK : FULL), ...opts.sizes };
   const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
-  const systems = opts.systems
-    ? opts.systems.map((n) => SYSTEMS.find((s) => s.name === n))
-    : SYSTEMS;
+  const systems = (opts.systems ?? SYSTEMS.map((s) => s.name)).map((n) => {
+    const system = SYSTEMS.find((s) => s.name === n);
+    if (!system) throw new Error(`unknown system ${n}\n${HELP}`);
+    return system;
+  });
   const variants = opts.variants ?? ['best', 'defaults'];
   const startedAt = new Date().toISOString();
   const t0 = nowMs();

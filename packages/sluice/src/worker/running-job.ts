@@ -81,8 +81,7 @@ export class RunningJob {
   interrupt(by: 'shutdown' | 'cancel', reason: Error): void {
     if (this.abortedBy || this.isSettled) return;
     this.abortedBy = by;
-    const token = tokenOf(this.job);
-    this.settleSoon({ kind: 'aborted', token });
+    this.settleSoon({ kind: 'aborted', token: tokenOf(this.job) });
     this.abort(reason);
   }
 

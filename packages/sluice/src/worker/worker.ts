@@ -277,11 +277,13 @@ export class Worker extends EventEmitter {
           durationMs,
           error: outcome.error,
         } satisfies JobEvent);
-        this.completer.push({ ...outcome, startedAt });
+        outcome.startedAt = startedAt;
+        this.completer.push(outcome);
         break;
       }
       case 'release':
-        this.completer.push({ ...outcome, startedAt });
+        outcome.startedAt = startedAt;
+        this.completer.push(outcome);
         break;
       case 'cancel':
         this.trackFinish(this.recordCancel(outcome.token, outcome.reason, startedAt));
