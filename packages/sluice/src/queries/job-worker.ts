@@ -258,22 +258,38 @@ export async function jobCancelRunning(
   return rows.length > 0;
 }
 
-// Extends the leases of every job this worker holds and reports which of them were asked to
-// cancel. Queues are listed so partition pruning applies.
+// Extends the leases of the jobs this worker really holds, by lease token (id and attempt), and
+// reports which of them were asked to cancel. Never every running row under the worker id: a
+// completion lost in a server crash leaves its row running under a live worker, and extending it
+// by worker id kept it alive (and unrescued) for as long as the worker lived. Queues are listed so
+// partition pruning applies.
 const JOB_EXTEND_LEASES = `
 UPDATE sluice.job j
 SET lease_expires_at = now() + $3::float8 * interval '1 millisecond'
-WHERE j.queue = ANY($1::text[]) AND j.worker_id = $2 AND j.state = 'running'
-RETURNING j.id, j.cancel_requested_at IS NOT NULL AS is_cancel_requested`;
+WHERE j.queue = ANY($1::text[]) AND j.id = ANY($4::bigint[])
+  AND j.attempt = ($5::jsonb ->> j.id::text)::int AND j.worker_id = $2 AND (j.state = 'running') IS TRUE
+RETURNING j.id::text AS id, j.cancel_requested_at IS NOT NULL AS is_cancel_requested`;
 
 export async function jobExtendLeases(
   db: Executor,
   schema: string,
-  p: { queues: string[]; workerId: string; leaseMs: number },
+  p: {
+    queues: string[];
+    workerId: string;
+    leaseMs: number;
+    jobs: { id: string; attempt: number }[];
+  },
 ) {
+  let ids = '';
+  let attempts = '';
+  for (const { id, attempt } of p.jobs) {
+    const sep = ids === '' ? '' : ',';
+    ids += sep + id;
+    attempts += `${sep}"${id}":${attempt}`;
+  }
   const { rows } = await db.query<{ id: string; is_cancel_requested: boolean }>(
     inSchema(JOB_EXTEND_LEASES, schema),
-    [p.queues, p.workerId, p.leaseMs],
+    [p.queues, p.workerId, p.leaseMs, `{${ids}}`, `{${attempts}}`],
   );
   return rows;
 }
@@ -293,23 +309,28 @@ export async function jobProgressSet(
   );
 }
 
-// Rescue: jobs whose lease expired go back to pending with back-off, or to dead letters when out
-// of attempts. Attempts were counted at claim, so a job that kills its process every time still
-// reaches dead letters after max_attempts.
+// Rescue: jobs whose lease expired, or whose worker is gone (unregistered at shutdown or removed
+// as stale), go back to pending with back-off, or to dead letters when out of attempts. Attempts
+// were counted at claim, so a job that kills its process every time still reaches dead letters
+// after max_attempts. Only running rows are read (the partial job_running_idx of each partition),
+// so the worker check costs one primary-key probe per running row, not a scan of the backlog.
 const JOB_RESCUE_EXPIRED = `
 WITH expired AS (
-  SELECT j.id, j.queue FROM sluice.job j
-  WHERE j.state = 'running' AND j.lease_expires_at < now()
+  SELECT j.id, j.queue,
+    CASE WHEN j.lease_expires_at < now() THEN 'lease expired: the worker stopped heartbeating'
+      ELSE 'worker gone: it stopped or was removed as stale while holding the job' END AS why
+  FROM sluice.job j
+  WHERE j.state = 'running' AND (j.lease_expires_at < now()
+    OR NOT EXISTS (SELECT 1 FROM sluice.worker w WHERE w.id = j.worker_id))
   ORDER BY j.lease_expires_at
   LIMIT $1
-  FOR UPDATE SKIP LOCKED
+  FOR UPDATE OF j SKIP LOCKED
 ), retried AS (
   UPDATE sluice.job j
   SET state = 'pending', worker_id = NULL, lease_expires_at = NULL,
     run_at = now() + least(3600000, $2::float8 * 2 ^ least(j.attempt - 1, 20)) * interval '1 millisecond',
     errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
-      'name', 'LeaseExpired', 'message', 'lease expired: the worker stopped heartbeating',
-      'worker_id', j.worker_id, 'at', now()))
+      'name', 'LeaseExpired', 'message', e.why, 'worker_id', j.worker_id, 'at', now()))
   FROM expired e
   WHERE j.queue = e.queue AND j.id = e.id AND j.attempt < j.max_attempts
   RETURNING j.id, j.queue, j.task, j.attempt, 'retried' AS outcome
@@ -317,15 +338,14 @@ WITH expired AS (
   DELETE FROM sluice.job j
   USING expired e
   WHERE j.queue = e.queue AND j.id = e.id AND j.attempt >= j.max_attempts
-  RETURNING j.*
+  RETURNING j.*, e.why
 ), buried AS (
   INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
       max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
   SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
     d.unique_key, d.group_key, d.progress,
     d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'name', 'LeaseExpired',
-      'message', 'lease expired: the worker stopped heartbeating', 'worker_id', d.worker_id,
-      'at', now())),
+      'message', d.why, 'worker_id', d.worker_id, 'at', now())),
     'attempts_exhausted', d.created_at, d.started_at
   FROM dead d
   RETURNING id, queue, task, attempt, 'dead' AS outcome

@@ -30,6 +30,8 @@ export type Outcome = (
 /** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the outcome. */
 export class Completer extends EventEmitter {
   private pending: Outcome[] = [];
+  /** The batch being written: its leases are still held until the statement commits. */
+  private writing: Outcome[] = [];
   private flushing: Promise<void> | undefined;
   private readonly idle: (() => void)[] = [];
 
@@ -47,6 +49,12 @@ export class Completer extends EventEmitter {
     return this.pending.length;
   }
 
+  /** Appends the tokens of every outcome not yet written (their leases must be kept alive). */
+  collectHeld(out: { id: string; attempt: number }[]): void {
+    for (const o of this.writing) out.push(o.token);
+    for (const o of this.pending) out.push(o.token);
+  }
+
   push(outcome: Outcome): void {
     this.pending.push(outcome);
     if (!this.flushing) this.flushing = this.loop();
@@ -61,6 +69,7 @@ export class Completer extends EventEmitter {
   private async loop(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
+      this.writing = batch;
       try {
         await this.write(batch);
       } catch (err) {
@@ -69,6 +78,8 @@ export class Completer extends EventEmitter {
         this.logger.error({ err: String(err), count: batch.length }, 'completer flush failed');
         this.pending.unshift(...batch);
         await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        this.writing = [];
       }
     }
     this.flushing = undefined;

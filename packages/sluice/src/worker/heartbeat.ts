@@ -1,5 +1,5 @@
-// The worker's heartbeat: keeps its sluice.worker row and the leases of every job it holds alive
-// (one statement for all of them), and picks up cancellations requested for those jobs.
+// The worker's heartbeat: keeps its sluice.worker row and the leases of the jobs it holds alive
+// (one statement for all of them, by lease token), and picks up cancellations requested for them.
 import { hostname } from 'node:os';
 import type { Executor } from '../db.js';
 import type { Logger } from '../define-task.js';
@@ -15,6 +15,8 @@ export interface HeartbeatConfig {
   leaseMs: number;
   intervalMs: number;
   logger: Logger;
+  /** The lease tokens this process holds now: running, buffered, or finished but not yet written. */
+  heldJobs: () => { id: string; attempt: number }[];
   onCancelRequested: (jobId: string) => void;
   onRegisteredAgain: () => void;
 }
@@ -51,10 +53,13 @@ export class Heartbeat {
         await this.register();
         this.c.onRegisteredAgain();
       }
+      const jobs = this.c.heldJobs();
+      if (jobs.length === 0) return;
       const held = await jobExtendLeases(this.c.db, this.c.schema, {
         queues: this.c.queues,
         workerId: this.c.workerId,
         leaseMs: this.c.leaseMs,
+        jobs,
       });
       for (const row of held) if (row.is_cancel_requested) this.c.onCancelRequested(row.id);
     } catch (err) {

@@ -90,9 +90,14 @@ export class Leader {
     }
   }
 
-  /** Returns expired jobs to pending (or dead letters) and forgets workers that stopped. */
+  /**
+   * Forgets workers that stopped heartbeating and returns jobs whose lease expired or whose worker
+   * is gone to pending (or dead letters). Safe on any worker, at any time (SKIP LOCKED).
+   */
   async rescue(): Promise<void> {
     try {
+      // Stale workers first: their jobs are then rescued in this same pass, not after their leases.
+      await workerDeleteStale(this.c.db, this.c.schema, this.c.leaseMs * 2);
       for (;;) {
         const rows = await jobRescueExpired(this.c.db, this.c.schema, {
           limit: 1000,
@@ -104,7 +109,6 @@ export class Leader {
         }
         if (rows.length < 1000) break;
       }
-      await workerDeleteStale(this.c.db, this.c.schema, this.c.leaseMs * 2);
       await eventListenerDeleteStale(this.c.db, this.c.schema, 120_000);
     } catch (err) {
       this.c.logger.warn({ err: String(err) }, 'rescue failed; will retry');

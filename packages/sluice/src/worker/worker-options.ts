@@ -16,7 +16,7 @@ export const workerOptionsSchema = z
     pollIntervalMs: z.number().int().min(10).default(1000),
     leaseMs: z.number().int().min(100).default(30_000),
     heartbeatIntervalMs: z.number().int().min(10).optional(),
-    rescueIntervalMs: z.number().int().min(10).default(5000),
+    rescueIntervalMs: z.number().int().min(10).optional(),
     rescueBackoffMs: z.number().int().min(0).default(1000),
     isListenEnabled: z.boolean().default(true),
     isLeaderEligible: z.boolean().default(true),

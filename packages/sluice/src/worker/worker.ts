@@ -176,6 +176,7 @@ export class Worker extends EventEmitter {
       leaseMs: this.o.leaseMs,
       intervalMs: this.o.heartbeatIntervalMs ?? Math.max(50, Math.floor(this.o.leaseMs / 3)),
       logger: this.logger,
+      heldJobs: () => this.heldJobs(),
       onCancelRequested: (id) => this.abortForCancel(id),
       // A new row has no waiting marks: record them again on the next short claim.
       onRegisteredAgain: () => this.producer.forgetWaiting(),
@@ -186,7 +187,8 @@ export class Worker extends EventEmitter {
       workerId: this.id,
       logger: this.logger,
       leaseMs: this.o.leaseMs,
-      rescueIntervalMs: this.o.rescueIntervalMs,
+      // At most half a lease, so a lease nobody renews is rescued within one more lease.
+      rescueIntervalMs: this.o.rescueIntervalMs ?? Math.min(5000, Math.floor(this.o.leaseMs / 2)),
       rescueBackoffMs: this.o.rescueBackoffMs,
       services: [
         ...(this.o.isMaintenanceEnabled
@@ -206,6 +208,15 @@ export class Worker extends EventEmitter {
   /** Jobs claimed and not yet finished: running plus buffered. */
   get inFlight(): number {
     return this.running.size + this.buffer.length;
+  }
+
+  /** Lease tokens of every job this process holds: running, buffered, or awaiting its write. */
+  private heldJobs(): { id: string; attempt: number }[] {
+    const out: { id: string; attempt: number }[] = [];
+    for (const r of this.running.values()) out.push(r.job);
+    for (const j of this.buffer) out.push(j);
+    this.completer.collectHeld(out);
+    return out;
   }
 
   private emitJob(event: string, token: Token, startedAt: number | undefined): void {
@@ -388,6 +399,10 @@ export class Worker extends EventEmitter {
     await this.heartbeat.stop();
     await this.leader.stop();
     await this.heartbeat.unregister();
+    // Rows still running under this worker's id are not held by it (a completion lost in a server
+    // crash): with the worker row gone, one rescue pass returns them now rather than leaving them
+    // running until some other worker's leader notices.
+    await this.leader.rescue();
     await this.pool.end();
     this.logger.info({}, 'worker stopped');
     this.emit('stopped');
