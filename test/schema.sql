@@ -486,11 +486,18 @@ CREATE VIEW sluice.all_jobs AS
  SELECT job.id,
     job.queue,
     job.task,
-    job.state,
+        CASE
+            WHEN ((job.state = 'running'::text) AND (job.started_at IS NULL)) THEN 'pending'::text
+            ELSE job.state
+        END AS state,
     job.payload,
     job.priority,
     job.run_at,
-    job.attempt,
+    (job.attempt -
+        CASE
+            WHEN ((job.state = 'running'::text) AND (job.started_at IS NULL)) THEN 1
+            ELSE 0
+        END) AS attempt,
     job.max_attempts,
     job.unique_key,
     job.group_key,
@@ -737,9 +744,9 @@ CREATE VIEW sluice.queue_stats AS
     COALESCE(h.completed_last_hour, (0)::bigint) AS completed_last_hour,
     (COALESCE(EXTRACT(epoch FROM (now() - j.oldest_ready_run_at)), (0)::numeric))::double precision AS oldest_ready_age_seconds
    FROM (((sluice.queue q
-     LEFT JOIN LATERAL ( SELECT count(*) FILTER (WHERE ((job.state = 'pending'::text) AND (job.run_at <= now()))) AS ready,
+     LEFT JOIN LATERAL ( SELECT count(*) FILTER (WHERE (((job.state = 'pending'::text) AND (job.run_at <= now())) OR ((job.state = 'running'::text) AND (job.started_at IS NULL)))) AS ready,
             count(*) FILTER (WHERE ((job.state = 'pending'::text) AND (job.run_at > now()))) AS scheduled,
-            count(*) FILTER (WHERE (job.state = 'running'::text)) AS running,
+            count(*) FILTER (WHERE ((job.state = 'running'::text) AND (job.started_at IS NOT NULL))) AS running,
             count(*) FILTER (WHERE (job.state = 'blocked'::text)) AS blocked,
             min(job.run_at) FILTER (WHERE ((job.state = 'pending'::text) AND (job.run_at <= now()))) AS oldest_ready_run_at
            FROM sluice.job

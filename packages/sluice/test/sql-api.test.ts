@@ -78,7 +78,7 @@ describe('queue_stats', () => {
     const running = await add({});
     const blocked = await add({});
     await query(
-      `UPDATE sluice.job SET state = 'running', attempt = 1, worker_id = 'w',
+      `UPDATE sluice.job SET state = 'running', attempt = 1, worker_id = 'w', started_at = now(),
          lease_expires_at = now() + interval '30 seconds' WHERE id = $1`,
       [running.id],
     );

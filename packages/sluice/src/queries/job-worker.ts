@@ -23,10 +23,12 @@ export interface ClaimedJob {
 // plan of this prepared statement hash-join against a seq scan of the whole partition, which made
 // every claim cost O(backlog) (30 ms for 200 jobs out of 50,000). Both halves name the same
 // queue, so partition pruning leaves one partition and the ctids belong to it; the row locks
-// keep those ctids stable until the update.
+// keep those ctids stable until the update. started_at stays NULL until the handler starts (a
+// claimed job may wait in the worker's local buffer): the worker writes it for handlers still
+// running after a moment (jobMarkStarted), and the finishing statement fills it otherwise.
 const JOB_CLAIM = `
 UPDATE sluice.job j
-SET state = 'running', attempt = j.attempt + 1, worker_id = $3, started_at = now(),
+SET state = 'running', attempt = j.attempt + 1, worker_id = $3, started_at = NULL,
   lease_expires_at = now() + $4::float8 * interval '1 millisecond'
 WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
   SELECT n.ctid FROM sluice.job n
@@ -63,14 +65,15 @@ WITH done AS (
   DELETE FROM sluice.job j
   WHERE j.queue = $1 AND j.id = ANY($2::bigint[])
     AND j.attempt = ($3::jsonb ->> j.id::text)::int AND j.worker_id = $5 AND (j.state = 'running') IS TRUE
-  RETURNING j.*, $4::jsonb -> j.id::text AS result
+  RETURNING j.*, $4::jsonb -> j.id::text AS result, $6::jsonb ->> j.id::text AS ran_ms
 ), kept AS (
   INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
       max_attempts, unique_key, group_key, worker_id, progress, errors, result, created_at,
       started_at)
   SELECT d.id, d.queue, d.task, d.payload, 'completed', d.priority, d.run_at, d.attempt,
     d.max_attempts, d.unique_key, d.group_key, d.worker_id, d.progress, d.errors,
-    d.result, d.created_at, d.started_at
+    d.result, d.created_at,
+    coalesce(d.started_at, now() - (d.ran_ms)::float8 * interval '1 millisecond')
   FROM done d
   WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
 ), notified AS (
@@ -89,7 +92,11 @@ export async function jobComplete(
   p: {
     queue: string;
     workerId: string;
-    jobs: { token: { id: string; attempt: number }; resultJson: string | null }[];
+    jobs: {
+      token: { id: string; attempt: number };
+      resultJson: string | null;
+      startedAt?: number;
+    }[];
   },
 ) {
   // The three parameters are built as literals in one pass (ids as a Postgres array, attempts and
@@ -98,15 +105,19 @@ export async function jobComplete(
   let ids = '';
   let attempts = '';
   let results = '';
-  for (const { token, resultJson } of p.jobs) {
+  // How long each handler has run, so history's started_at is when it started (database clock).
+  let ranMs = '';
+  const now = Date.now();
+  for (const { token, resultJson, startedAt } of p.jobs) {
     const sep = ids === '' ? '' : ',';
     ids += sep + token.id;
     attempts += `${sep}"${token.id}":${token.attempt}`;
+    ranMs += `${sep}"${token.id}":${startedAt === undefined ? 0 : now - startedAt}`;
     if (resultJson !== null) results += `${results === '' ? '' : ','}"${token.id}":${resultJson}`;
   }
   const { rows } = await db.query<{ id: string }>(
     inSchema(JOB_COMPLETE, schema),
-    [p.queue, `{${ids}}`, `{${attempts}}`, `{${results}}`, p.workerId],
+    [p.queue, `{${ids}}`, `{${attempts}}`, `{${results}}`, p.workerId, `{${ranMs}}`],
     `${schema}_job_complete`,
   );
   return rows;
@@ -116,8 +127,9 @@ export async function jobComplete(
 // move to dead_letter with every attempt's error. One statement for the whole batch.
 const JOB_FAIL = `
 WITH t AS (
-  SELECT * FROM unnest($2::bigint[], $3::int[], $4::float8[], $5::text[], $6::boolean[])
-    AS t(id, attempt, delay_ms, error, is_permanent)
+  SELECT * FROM unnest($2::bigint[], $3::int[], $4::float8[], $5::text[], $6::boolean[],
+      $8::float8[])
+    AS t(id, attempt, delay_ms, error, is_permanent, ran_ms)
 ), retried AS (
   UPDATE sluice.job j
   SET state = 'pending', run_at = now() + t.delay_ms * interval '1 millisecond',
@@ -133,7 +145,7 @@ WITH t AS (
   USING t
   WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $7
     AND j.state = 'running' AND (j.attempt >= j.max_attempts OR t.is_permanent)
-  RETURNING j.*, t.error AS last_error, t.is_permanent
+  RETURNING j.*, t.error AS last_error, t.is_permanent, t.ran_ms
 ), buried AS (
   INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
       max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
@@ -141,7 +153,7 @@ WITH t AS (
     d.unique_key, d.group_key, d.progress,
     d.errors || jsonb_build_array(d.last_error::jsonb || jsonb_build_object('at', now())),
     CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END, d.created_at,
-    d.started_at
+    coalesce(d.started_at, now() - d.ran_ms * interval '1 millisecond')
   FROM dead d
   RETURNING id
 ), notified AS (
@@ -167,9 +179,11 @@ export async function jobFail(
       delayMs: number;
       errorJson: string;
       isPermanent: boolean;
+      startedAt?: number;
     }[];
   },
 ) {
+  const now = Date.now();
   const { rows } = await db.query<{ id: string; outcome: 'retried' | 'dead' }>(
     inSchema(JOB_FAIL, schema),
     [
@@ -180,6 +194,7 @@ export async function jobFail(
       p.jobs.map((j) => j.errorJson),
       p.jobs.map((j) => j.isPermanent),
       p.workerId,
+      p.jobs.map((j) => (j.startedAt === undefined ? 0 : now - j.startedAt)),
     ],
   );
   return rows;
@@ -239,7 +254,7 @@ INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_a
     started_at)
 SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
   g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors, $5, g.created_at,
-  g.started_at
+  coalesce(g.started_at, now())
 FROM gone g
 RETURNING id`;
 
@@ -292,6 +307,33 @@ export async function jobExtendLeases(
     [p.queues, p.workerId, p.leaseMs, `{${ids}}`, `{${attempts}}`],
   );
   return rows;
+}
+
+// Records when handlers started, for jobs still running a moment after their start (readers
+// show a claimed job as not yet started until then). `ran_ms` is measured by the worker, so the
+// time itself comes from the database clock.
+const JOB_MARK_STARTED = `
+UPDATE sluice.job j
+SET started_at = now() - ($4::jsonb ->> j.id::text)::float8 * interval '1 millisecond'
+WHERE j.queue = ANY($1::text[]) AND j.id = ANY($3::bigint[])
+  AND j.attempt = ($5::jsonb ->> j.id::text)::int AND j.worker_id = $2 AND (j.state = 'running') IS TRUE
+  AND j.started_at IS NULL`;
+
+export async function jobMarkStarted(
+  db: Executor,
+  schema: string,
+  p: { queues: string[]; workerId: string; jobs: { id: string; attempt: number; ranMs: number }[] },
+) {
+  const ids = p.jobs.map((j) => j.id).join(',');
+  const ran = p.jobs.map((j) => `"${j.id}":${j.ranMs}`).join(',');
+  const attempts = p.jobs.map((j) => `"${j.id}":${j.attempt}`).join(',');
+  await db.query(inSchema(JOB_MARK_STARTED, schema), [
+    p.queues,
+    p.workerId,
+    `{${ids}}`,
+    `{${ran}}`,
+    `{${attempts}}`,
+  ]);
 }
 
 export async function jobProgressSet(

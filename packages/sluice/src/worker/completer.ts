@@ -138,6 +138,7 @@ export class Completer extends EventEmitter {
               delayMs: f.delayMs,
               errorJson: f.errorJson,
               isPermanent: f.isPermanent,
+              startedAt: f.startedAt,
             };
           }),
         });

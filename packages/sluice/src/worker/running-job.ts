@@ -37,6 +37,8 @@ export class RunningJob {
   controller: AbortController | undefined;
   logger: Logger | undefined;
   lastProgressAt = 0;
+  /** started_at was written for this attempt (see start-marker.ts). */
+  isStartMarked = false;
   private isSettled = false;
   private timer: NodeJS.Timeout | undefined;
   private whenDone: Promise<void> | undefined;

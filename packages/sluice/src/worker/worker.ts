@@ -16,6 +16,7 @@ import { Completer, type Outcome, type Token } from './completer.js';
 import { errorJson, type RunOutcome } from './executor.js';
 import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
+import { StartMarker } from './start-marker.js';
 import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
@@ -56,6 +57,7 @@ export class Worker extends EventEmitter {
   private readonly leader: Leader;
   private readonly heartbeat: Heartbeat;
   private readonly producer: Producer;
+  private readonly startMarker: StartMarker;
   private readonly running = new Map<string, RunningJob>();
   private buffer: ClaimedJob[] = [];
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -181,6 +183,14 @@ export class Worker extends EventEmitter {
       // A new row has no waiting marks: record them again on the next short claim.
       onRegisteredAgain: () => this.producer.forgetWaiting(),
     });
+    this.startMarker = new StartMarker({
+      db: this.db,
+      schema: this.o.schema,
+      workerId: this.id,
+      queues: this.queues,
+      logger: this.logger,
+      running: () => this.running.values(),
+    });
     this.leader = new Leader({
       db: this.db,
       schema: this.o.schema,
@@ -237,6 +247,7 @@ export class Worker extends EventEmitter {
     this.notifier?.start();
     this.leader.start();
     this.heartbeat.start();
+    this.startMarker.start();
     this.logger.info({ queues: this.queues, concurrency: this.o.concurrency }, 'worker started');
     this.producer.wakeAll();
   }
@@ -393,6 +404,7 @@ export class Worker extends EventEmitter {
     const graceTimer = setTimeout(() => this.abortAll(), graceMs);
     await Promise.all([...this.running.values()].map((r) => r.done));
     clearTimeout(graceTimer);
+    await this.startMarker.stop();
     await Promise.all(this.inFinish);
     await this.completer.drain();
     this.state = 'stopped';
