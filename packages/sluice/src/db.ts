@@ -42,7 +42,12 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
     return {
       async query<R>(text: string, values: unknown[] = []) {
         const res = await db.executeQuery<R>(CompiledQuery.raw(text, values));
-        return { rows: res.rows, rowCount: res.rows.length };
+        // Kysely reports affected rows separately: a statement without RETURNING has no rows.
+        const affected = res.numAffectedRows;
+        return {
+          rows: res.rows,
+          rowCount: affected === undefined ? res.rows.length : Number(affected),
+        };
       },
     };
   }

@@ -85,7 +85,7 @@ describe('queue_stats', () => {
     await query(`UPDATE sluice.job SET state = 'blocked' WHERE id = $1`, [blocked.id]);
     await deadRow('stats');
     await deadRow('stats');
-    for (const ago of [10, 600, 1800, 3500]) await historyRow('stats', 'completed', ago);
+    for (const ago of [10, 600, 1800, 3000]) await historyRow('stats', 'completed', ago);
     await historyRow('stats', 'completed', 7200); // older than an hour
     await historyRow('stats', 'cancelled', 60); // not a completion
     await historyRow('other', 'completed', 60);
@@ -206,7 +206,10 @@ describe('with a million pending jobs', () => {
          max_attempts, created_at, finished_at)
        SELECT nextval('sluice.job_id_seq'), 'default', 'bulk', '{}', 'completed', 0, now(), 1, 25,
          now(), now() - (200000 - g) * interval '430 milliseconds'
-       FROM generate_series(1, 200000) g`,
+       FROM generate_series(1, 200000) g
+       -- No row within five minutes of the one-hour boundary: the expectation and the view read
+       -- the clock moments apart, and a row crossing the boundary between them failed CI once.
+       WHERE (200000 - g) * 0.43 NOT BETWEEN 3300 AND 3900`,
     );
     await query(
       `INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,

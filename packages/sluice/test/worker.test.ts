@@ -298,3 +298,27 @@ describe('worker', () => {
     expect(listeners).toEqual([]);
   });
 });
+
+describe('worker details', () => {
+  it('the last progress value a handler set is the one stored, however fast it came', async () => {
+    const task = defineTask({
+      name: 'progressive',
+      schema: z.object({ fail: z.boolean() }),
+    }).handle(async ({ fail }, ctx) => {
+      await ctx.progress(50);
+      await ctx.progress(100);
+      if (fail) throw new PermanentError('after progress');
+    });
+    await start({ tasks: [task] });
+    const done = await enqueue(task, { fail: false }, { db: db.current.pool });
+    const dead = await enqueue(task, { fail: true }, { db: db.current.pool });
+    await eventually(async () => {
+      expect(await q(`SELECT progress FROM sluice.job_history WHERE id = $1`, [done.id])).toEqual([
+        { progress: 100 },
+      ]);
+      expect(await q(`SELECT progress FROM sluice.dead_letter WHERE id = $1`, [dead.id])).toEqual([
+        { progress: 100 },
+      ]);
+    });
+  });
+});

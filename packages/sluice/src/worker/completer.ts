@@ -75,7 +75,7 @@ export class Completer extends EventEmitter {
       } catch (err) {
         // Keep the outcomes and try again: losing them would only re-run jobs after rescue,
         // but retrying keeps the common case (a brief connection blip) cheap.
-        this.logger.error({ err: String(err), count: batch.length }, 'completer flush failed');
+        this.logger.error({ err, count: batch.length }, 'completer flush failed');
         this.pending.unshift(...batch);
         await new Promise((r) => setTimeout(r, 500));
       } finally {

@@ -63,7 +63,7 @@ export class Heartbeat {
       });
       for (const row of held) if (row.is_cancel_requested) this.c.onCancelRequested(row.id);
     } catch (err) {
-      this.c.logger.warn({ err: String(err) }, 'heartbeat failed; will retry');
+      this.c.logger.warn({ err }, 'heartbeat failed; will retry');
     } finally {
       this.isBeating = false;
     }
@@ -81,7 +81,7 @@ export class Heartbeat {
     try {
       await workerUnregister(this.c.db, this.c.schema, this.c.workerId);
     } catch (err) {
-      this.c.logger.warn({ err: String(err) }, 'unregister failed');
+      this.c.logger.warn({ err }, 'unregister failed');
     }
   }
 }

@@ -58,7 +58,7 @@ export class Leader {
         ttlMs: this.c.leaseMs,
       });
     } catch (err) {
-      this.c.logger.warn({ err: String(err) }, 'leader election failed');
+      this.c.logger.warn({ err }, 'leader election failed');
     }
     if (isElected && !this.isLeader && !this.isStopped) await this.becomeLeader();
     else if (!isElected && this.isLeader) await this.stepDown();
@@ -73,7 +73,7 @@ export class Leader {
       try {
         await s.start();
       } catch (err) {
-        this.c.logger.error({ err: String(err) }, 'leader service failed to start');
+        this.c.logger.error({ err }, 'leader service failed to start');
       }
     }
   }
@@ -85,7 +85,7 @@ export class Leader {
       try {
         await s.stop();
       } catch (err) {
-        this.c.logger.error({ err: String(err) }, 'leader service failed to stop');
+        this.c.logger.error({ err }, 'leader service failed to stop');
       }
     }
   }
@@ -111,7 +111,7 @@ export class Leader {
       }
       await eventListenerDeleteStale(this.c.db, this.c.schema, 120_000);
     } catch (err) {
-      this.c.logger.warn({ err: String(err) }, 'rescue failed; will retry');
+      this.c.logger.warn({ err }, 'rescue failed; will retry');
     }
   }
 

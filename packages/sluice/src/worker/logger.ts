@@ -4,6 +4,22 @@ import type { Logger } from '../define-task.js';
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 } as const;
 type Level = keyof typeof LEVELS;
 
+/** The fields of an Error worth logging: JSON.stringify of an Error alone gives `{}`. */
+export function serializeError(err: Error, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: err.name, message: err.message };
+  const { code } = err as { code?: unknown };
+  if (code !== undefined) out.code = code;
+  if (err.stack) out.stack = err.stack;
+  if (err.cause !== undefined && depth < 5) {
+    out.cause = err.cause instanceof Error ? serializeError(err.cause, depth + 1) : err.cause;
+  }
+  return out;
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  return value instanceof Error ? serializeError(value) : value;
+}
+
 /**
  * A small pino-shaped logger writing JSON lines to stderr.
  * @example const logger = createLogger('warn', { service: 'mailer' });
@@ -15,10 +31,8 @@ export function createLogger(
   const min = LEVELS[level] ?? LEVELS.info;
   const write = (lvl: Exclude<Level, 'silent'>) => (obj: object, msg?: string) => {
     if (LEVELS[lvl] < min) return;
-    process.stderr.write(
-      JSON.stringify({ level: lvl, time: new Date().toISOString(), ...bindings, ...obj, msg }) +
-        '\n',
-    );
+    const line = { level: lvl, time: new Date().toISOString(), ...bindings, ...obj, msg };
+    process.stderr.write(JSON.stringify(line, errorReplacer) + '\n');
   };
   return {
     debug: write('debug'),

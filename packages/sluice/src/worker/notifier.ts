@@ -81,7 +81,7 @@ export class Notifier extends EventEmitter {
         this.config.logger.warn({ attempt: n }, 'notifier reconnecting');
       });
       sub.events.on('error', (err) => {
-        this.config.logger.error({ err: String(err) }, 'notifier error; reconnecting');
+        this.config.logger.error({ err }, 'notifier error; reconnecting');
         void this.restart(sub);
       });
       try {
@@ -101,10 +101,7 @@ export class Notifier extends EventEmitter {
       } catch (err) {
         await sub.close().catch(() => undefined);
         this.attempt++;
-        this.config.logger.warn(
-          { err: String(err), attempt: this.attempt },
-          'notifier connect failed',
-        );
+        this.config.logger.warn({ err, attempt: this.attempt }, 'notifier connect failed');
         await new Promise((r) => setTimeout(r, this.backoff()));
       }
     }

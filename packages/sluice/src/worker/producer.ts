@@ -85,7 +85,7 @@ export class Producer {
       const paused = new Set(rows.filter((r) => r.is_paused).map((r) => r.name));
       if (paused.size > 0) this.host.onPaused(paused);
     } catch (err) {
-      this.c.logger.warn({ err: String(err) }, 'reading queue limits failed');
+      this.c.logger.warn({ err }, 'reading queue limits failed');
     }
   }
 
@@ -151,7 +151,7 @@ export class Producer {
         }
       } while (this.isFetchRequested && this.host.isClaiming());
     } catch (err) {
-      this.c.logger.error({ err: String(err) }, 'claim failed; polling will retry');
+      this.c.logger.error({ err }, 'claim failed; polling will retry');
       this.host.onError(err);
     } finally {
       this.activeClaims--;

@@ -39,7 +39,12 @@ export class RunningJob {
   lastProgressAt = 0;
   /** started_at was written for this attempt (see start-marker.ts). */
   isStartMarked = false;
+  /** The last progress() value not yet written (throttled), and the write in flight. */
+  unsavedProgress: { value: unknown } | undefined;
+  progressWrite: Promise<void> | undefined;
+  progressTimer: NodeJS.Timeout | undefined;
   private isSettled = false;
+  private isFinished = false;
   private timer: NodeJS.Timeout | undefined;
   private whenDone: Promise<void> | undefined;
   private resolveDone: (() => void) | undefined;
@@ -52,7 +57,7 @@ export class RunningJob {
 
   /** Resolves once the host has the outcome. */
   get done(): Promise<void> {
-    if (this.isSettled) return Promise.resolve();
+    if (this.isFinished) return Promise.resolve();
     return (this.whenDone ??= new Promise<void>((r) => (this.resolveDone = r)));
   }
 
@@ -110,8 +115,57 @@ export class RunningJob {
     if (this.isSettled) return;
     this.isSettled = true;
     clearTimeout(this.timer);
+    // The value a handler set last is the one stored: it is written before the outcome, which
+    // moves the row out of sluice.job.
+    if (this.unsavedProgress || this.progressWrite) {
+      void this.flushProgress().then(() => this.handOver(outcome));
+      return;
+    }
+    this.handOver(outcome);
+  }
+
+  private handOver(outcome: RunOutcome): void {
+    this.isFinished = true;
     this.host.finish(this, outcome);
     this.resolveDone?.();
+  }
+
+  /** Sets progress: written at once, or at most every 250 ms with the last value kept. */
+  setProgress(value: unknown): Promise<void> {
+    this.host.onProgress(this.job, value);
+    this.unsavedProgress = { value };
+    if (this.progressWrite || this.progressTimer) return Promise.resolve();
+    const wait = this.lastProgressAt + 250 - Date.now();
+    if (wait > 0) {
+      this.progressTimer = setTimeout(() => {
+        this.progressTimer = undefined;
+        void this.writeProgress();
+      }, wait);
+      return Promise.resolve();
+    }
+    return this.writeProgress();
+  }
+
+  private writeProgress(): Promise<void> {
+    const pending = this.unsavedProgress;
+    if (!pending || this.progressWrite) return this.progressWrite ?? Promise.resolve();
+    this.unsavedProgress = undefined;
+    this.lastProgressAt = Date.now();
+    this.progressWrite = this.host
+      .saveProgress(this.job, pending.value)
+      .catch((err: unknown) =>
+        this.host.logger.warn({ err, ...logFields(this.job) }, 'progress write failed'),
+      )
+      .finally(() => (this.progressWrite = undefined));
+    return this.progressWrite;
+  }
+
+  /** Waits for the write in flight, then writes the last unsaved value (if any). */
+  private async flushProgress(): Promise<void> {
+    clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    await this.progressWrite;
+    await this.writeProgress();
   }
 }
 
@@ -163,12 +217,7 @@ class HandlerContext implements JobContext {
 
   get progress(): (value: unknown) => Promise<void> {
     const run = this.#run;
-    return (this.#progress ??= async (value: unknown) => {
-      run.host.onProgress(run.job, value);
-      // Throttled: progress is advisory and must not turn into a write per tick.
-      if (Date.now() - run.lastProgressAt < 250) return;
-      run.lastProgressAt = Date.now();
-      await run.host.saveProgress(run.job, value);
-    });
+    // Throttled: progress must not turn into a write per tick; the last value is never dropped.
+    return (this.#progress ??= (value: unknown) => run.setProgress(value));
   }
 }

@@ -49,7 +49,7 @@ export class StartMarker {
     })
       .catch((err: unknown) => {
         // Advisory: the finishing statement still fills started_at if this write is lost.
-        this.c.logger.warn({ err: String(err), count: jobs.length }, 'writing job starts failed');
+        this.c.logger.warn({ err, count: jobs.length }, 'writing job starts failed');
       })
       .finally(() => (this.writing = undefined));
     return this.writing;

@@ -115,7 +115,7 @@ export class Worker extends EventEmitter {
       ...connection,
       options: [connection.options, '-c synchronous_commit=off'].filter(Boolean).join(' '),
     });
-    this.pool.on('error', (err) => this.logger.warn({ err: String(err) }, 'idle connection error'));
+    this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
     this.db = toExecutor(this.pool);
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
     this.completer.on('completed', (o: Outcome) =>
@@ -343,7 +343,7 @@ export class Worker extends EventEmitter {
       });
       this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token, startedAt);
     } catch (err) {
-      this.logger.error({ err: String(err), jobId: token.id }, 'recording cancellation failed');
+      this.logger.error({ err, jobId: token.id }, 'recording cancellation failed');
     }
   }
 
