@@ -18,7 +18,8 @@ export interface JobInsertParams {
 // INSERT … SELECT from sluice.queue so that an unknown queue or an oversized payload inserts
 // nothing instead of raising: the caller's transaction must stay usable after bad input.
 // The RETURNING subquery wakes a waiting worker at commit (no trigger: a statement trigger with a
-// transition table cost ~20% of an app transaction's rate in the bench). ON CONFLICT only when a
+// transition table cost ~20% of an app transaction's rate in the bench); for a delayed job the
+// payload says '|later', and the worker arms a timer for its due time. ON CONFLICT only when a
 // unique key is given, since speculative insertion costs on every insert.
 const JOB_INSERT_SELECT = `
 INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts, unique_key, group_key)
@@ -27,8 +28,9 @@ SELECT q.name, $2, $3::jsonb, coalesce($4::timestamptz, now() + $5::float8 * int
 FROM sluice.queue q
 WHERE q.name = $1 AND octet_length($3::text) <= q.max_payload_bytes`;
 const JOB_INSERT_RETURNING = `
-RETURNING id, (SELECT pg_notify('sluice:job', w.queue) FROM sluice.worker_waiting w
-  WHERE w.queue = $1 AND run_at <= now() LIMIT 1) IS NOT NULL AS is_notified`;
+RETURNING id, (SELECT pg_notify('sluice:job',
+    CASE WHEN run_at <= now() THEN w.queue ELSE w.queue || '|later' END)
+  FROM sluice.worker_waiting w WHERE w.queue = $1 LIMIT 1) IS NOT NULL AS is_notified`;
 const JOB_INSERT = JOB_INSERT_SELECT + JOB_INSERT_RETURNING;
 const JOB_INSERT_UNIQUE =
   JOB_INSERT_SELECT +
@@ -150,9 +152,10 @@ WITH ins AS (
   ${isUnique ? UPSERT_SKIP : ''}
   RETURNING id, queue, unique_key, run_at
 ), woken AS (
-  -- One NOTIFY per queue per batch, for due jobs, only when a worker of that queue waits.
-  SELECT pg_notify('sluice:job', d.queue)
-  FROM (SELECT DISTINCT queue FROM ins WHERE run_at <= now()) d
+  -- One NOTIFY per queue per batch, only when a worker of that queue waits; '|later' when no job
+  -- is due yet, so the worker looks up the due time and wakes for it.
+  SELECT pg_notify('sluice:job', CASE WHEN d.is_due THEN d.queue ELSE d.queue || '|later' END)
+  FROM (SELECT queue, bool_or(run_at <= now()) AS is_due FROM ins GROUP BY queue) d
   WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
 )
 ${

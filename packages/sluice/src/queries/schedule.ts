@@ -149,6 +149,20 @@ WHERE is_enabled AND (next_run_at IS NULL OR next_run_at <= now())
 ORDER BY next_run_at NULLS FIRST
 LIMIT $1`;
 
+// When the next enabled schedule is due, so the scheduler sleeps until then instead of a whole
+// interval (database clock).
+const SCHEDULE_NEXT_DUE = `
+SELECT (extract(epoch FROM min(next_run_at) - now()) * 1000)::float8 AS due_in_ms
+FROM sluice.schedule WHERE is_enabled AND next_run_at > now()`;
+
+/** Milliseconds until the next enabled schedule's tick, or null when none is ahead. */
+export async function scheduleNextDue(db: Executor, schema: string) {
+  const { rows } = await db.query<{ due_in_ms: number | null }>(
+    inSchema(SCHEDULE_NEXT_DUE, schema),
+  );
+  return rows[0]?.due_in_ms ?? null;
+}
+
 export async function scheduleListDue(db: Executor, schema: string, limit: number) {
   const { rows } = await db.query<DueScheduleRow>(inSchema(SCHEDULE_LIST_DUE, schema), [limit]);
   return rows;
@@ -173,10 +187,15 @@ WITH advanced AS (
   FROM advanced a
   CROSS JOIN unnest($4::timestamptz[], $5::text[]) AS t(tick, tick_key)
   ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-  RETURNING id
+  RETURNING id, queue
+), woken AS (
+  -- Wake a waiting worker at commit, as enqueue does: ticks must not wait for a poll.
+  SELECT pg_notify('sluice:job', d.queue) FROM (SELECT DISTINCT queue FROM inserted) d
+  WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
 )
 SELECT (SELECT count(*) FROM advanced)::int AS advanced,
-  coalesce((SELECT array_agg(id::text ORDER BY id) FROM inserted), '{}') AS job_ids`;
+  coalesce((SELECT array_agg(id::text ORDER BY id) FROM inserted), '{}') AS job_ids
+WHERE (SELECT count(*) FROM woken) >= 0`;
 
 /**
  * Moves next_run_at from `token` (its exact text as read) to `nextRunAt` and inserts one job per
@@ -197,10 +216,11 @@ export async function scheduleAdvance(
 
 // Run-now leaves next_run_at alone and carries no unique key: it is an extra run.
 const SCHEDULE_RUN_NOW = `
-INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts)
+INSERT INTO sluice.job AS j (queue, task, payload, run_at, priority, max_attempts)
 SELECT s.queue, s.task, s.payload, now(), s.priority, coalesce(s.max_attempts, 25)
 FROM sluice.schedule s WHERE s.name = $1
-RETURNING id::text AS id`;
+RETURNING j.id::text AS id, (SELECT pg_notify('sluice:job', w.queue) FROM sluice.worker_waiting w
+  WHERE w.queue = j.queue LIMIT 1) IS NOT NULL AS is_notified`;
 
 export async function scheduleRunNow(db: Executor, schema: string, name: string) {
   const { rows } = await db.query<{ id: string }>(inSchema(SCHEDULE_RUN_NOW, schema), [name]);

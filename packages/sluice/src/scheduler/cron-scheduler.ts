@@ -10,7 +10,12 @@ import type { Logger } from '../define-task.js';
 import { PeriodicLoop } from '../periodic-loop.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
-import { scheduleAdvance, scheduleListDue, type DueScheduleRow } from '../queries/schedule.js';
+import {
+  scheduleAdvance,
+  scheduleListDue,
+  scheduleNextDue,
+  type DueScheduleRow,
+} from '../queries/schedule.js';
 import { planTicks } from './plan-ticks.js';
 
 const cronSchedulerConfigSchema = z
@@ -81,6 +86,8 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
   readonly #loop: PeriodicLoop;
   // Rows that cannot be planned (an invalid cron written by hand): reported once, then skipped.
   readonly #reported = new Set<string>();
+  /** Until the next tick after the last pass (ms), when sooner than tickIntervalMs. */
+  #nextDueInMs: number | undefined;
 
   constructor(deps: PartDeps, config: CronSchedulerConfig = {}) {
     super();
@@ -96,9 +103,11 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
     this.#logger = deps.logger.child?.({ part: 'cron-scheduler' }) ?? deps.logger;
     this.#loop = new PeriodicLoop({
       runOnce: () => this.runOnce(),
+      // After a pass, sleep until the next tick if it comes before the interval: a tick's job is
+      // then inserted (and its worker woken) within milliseconds, not up to an interval late.
       delayMs: (failures) =>
         failures === 0
-          ? this.config.tickIntervalMs
+          ? Math.min(this.config.tickIntervalMs, this.#nextDueInMs ?? Infinity)
           : Math.min(
               this.config.maxBackoffMs,
               this.config.tickIntervalMs * 2 ** Math.min(failures, 16),
@@ -145,6 +154,9 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
       }
       if (rows.length < this.config.batchSize || !isProgress) break;
     }
+    const dueInMs = await scheduleNextDue(this.#exec, this.#schema);
+    // +1 ms: a timer may fire a hair early against the database clock.
+    this.#nextDueInMs = dueInMs === null ? undefined : Math.max(1, Math.ceil(dueInMs) + 1);
     this.emit('pass', summary);
     return summary;
   }

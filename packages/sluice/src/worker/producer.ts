@@ -9,6 +9,7 @@ import {
   queueLimitsGet,
   type ClaimedJob,
 } from '../queries/job-worker.js';
+import { jobNextDue } from '../queries/job-due.js';
 import { workerWaitingSet } from '../queries/worker.js';
 
 /** What the claim loop needs from the worker that owns it. */
@@ -49,6 +50,10 @@ export class Producer {
   private reservedSlots = 0;
   private isFetchRequested = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Queues whose next delayed job should be looked up after their next short claim. */
+  private readonly dueCheckQueues = new Set<string>();
+  /** One timer per queue, for its next delayed job due before the next poll. */
+  private readonly dueTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly c: ProducerConfig,
@@ -66,6 +71,8 @@ export class Producer {
   /** Stops polling and waits for claims in flight. */
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
+    for (const { timer } of this.dueTimers.values()) clearTimeout(timer);
+    this.dueTimers.clear();
     while (this.activeClaims > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
@@ -89,16 +96,43 @@ export class Producer {
     }
   }
 
-  /** Marks every queue as possibly non-empty and claims. */
+  /** Marks every queue as possibly non-empty and claims (the poll: due times are looked up too). */
   wakeAll(): void {
     this.drainedQueues.clear();
+    for (const q of this.c.queues) this.dueCheckQueues.add(q);
     this.request();
   }
 
-  wake(queue: string): void {
+  /**
+   * Claims for `queue`. `isDelayed`: a job was enqueued, retried or snoozed for later, so after a
+   * short claim the queue's next due time is looked up and a timer armed for it.
+   */
+  wake(queue: string, isDelayed = false): void {
     if (!this.c.queues.includes(queue)) return;
     this.drainedQueues.delete(queue);
+    if (isDelayed) this.dueCheckQueues.add(queue);
     this.request();
+  }
+
+  /** Looks up when the queue's next delayed job is due and arms a wake-up if before the poll. */
+  private async armDueTimer(queue: string): Promise<void> {
+    const dueInMs = await jobNextDue(this.c.db, this.c.schema, queue);
+    // Past due but not claimed: another worker holds it locked; the poll covers the rest.
+    if (dueInMs === null || dueInMs <= 0 || dueInMs >= this.c.pollIntervalMs) return;
+    const at = Date.now() + dueInMs;
+    const current = this.dueTimers.get(queue);
+    if (current && current.at <= at) return;
+    if (current) clearTimeout(current.timer);
+    // +1 ms: a timer may fire a hair early against the database clock; if it does, the short
+    // claim looks up the due time again and re-arms.
+    const timer = setTimeout(
+      () => {
+        this.dueTimers.delete(queue);
+        this.wake(queue, true);
+      },
+      Math.ceil(dueInMs) + 1,
+    );
+    this.dueTimers.set(queue, { at, timer });
   }
 
   /** Claims now if there is room (or right after the claims in flight). */
@@ -147,7 +181,10 @@ export class Producer {
           await this.setWaiting(queue, jobs.length < room);
           // A limited queue may come back short because of its limit, not because it is empty;
           // it is retried on the poll, so its slots free up across all workers.
-          if (jobs.length < room) this.drainedQueues.add(queue);
+          if (jobs.length < room) {
+            this.drainedQueues.add(queue);
+            if (this.dueCheckQueues.delete(queue)) await this.armDueTimer(queue);
+          }
         }
       } while (this.isFetchRequested && this.host.isClaiming());
     } catch (err) {

@@ -121,11 +121,16 @@ export class Worker extends EventEmitter {
     this.completer.on('completed', (o: Outcome) =>
       this.emitJob('job:completed', o.token, o.startedAt),
     );
-    this.completer.on('retried', (o: Outcome) => this.emitJob('job:retried', o.token, o.startedAt));
+    this.completer.on('retried', (o: Outcome) => {
+      // Its back-off ends before the next poll, often: wake for its due time.
+      this.producer.wake(o.token.queue, true);
+      this.emitJob('job:retried', o.token, o.startedAt);
+    });
     this.completer.on('dead', (o: Outcome) => this.emitJob('job:dead', o.token, o.startedAt));
-    this.completer.on('released', (o: Outcome) =>
-      this.emitJob('job:released', o.token, o.startedAt),
-    );
+    this.completer.on('released', (o: Outcome) => {
+      if (o.kind === 'release' && o.delayMs > 0) this.producer.wake(o.token.queue, true);
+      this.emitJob('job:released', o.token, o.startedAt);
+    });
     this.completer.on('rejected', (o: Outcome) =>
       this.emitJob('job:rejected', o.token, o.startedAt),
     );
@@ -164,7 +169,12 @@ export class Worker extends EventEmitter {
         maxBackoffMs: 5000,
         channels: [cancelChannel(this.o.schema)],
       });
-      this.notifier.on('job', (queue: string) => this.producer.wake(queue));
+      // 'queue' announces due jobs, 'queue|later' delayed ones (the producer looks up when).
+      this.notifier.on('job', (payload: string) => {
+        const bar = payload.indexOf('|');
+        if (bar < 0) this.producer.wake(payload);
+        else this.producer.wake(payload.slice(0, bar), true);
+      });
       this.notifier.on('cancel', (id: string) => this.abortForCancel(id));
       // Catch up after every (re)connect: notifications sent while disconnected are lost.
       this.notifier.on('connected', () => this.producer.wakeAll());
@@ -211,7 +221,10 @@ export class Worker extends EventEmitter {
       ],
       isEligible: this.o.isLeaderEligible,
       onRescued: (rows) =>
-        rows.forEach((r) => this.emit('job:rescued', { job: r, outcome: r.outcome })),
+        rows.forEach((r) => {
+          this.producer.wake(r.queue, true);
+          this.emit('job:rescued', { job: r, outcome: r.outcome });
+        }),
     });
   }
 

@@ -1,0 +1,120 @@
+// An idle worker starts a delayed job on time, not at its next poll: delayed enqueues, retry
+// back-offs, snoozes, jobs already waiting when it starts, and cron ticks (the defects issue,
+// item 6). Polling is set to 10 s here, so anything that waited for a poll fails clearly; the
+// tight figures (p99 ≤ 20 ms) are measured by bench D, not here.
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createWorker,
+  defineTask,
+  enqueue,
+  schedule,
+  snooze,
+  type Worker,
+  type WorkerOptions,
+} from 'sluice';
+import { eventually } from '@sluice/testkit';
+import { useTestDatabase } from '../../../test/setup/db.js';
+
+const db = useTestDatabase();
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const workers: Worker[] = [];
+const POLL = 10_000;
+
+async function start(options: Omit<WorkerOptions, 'db'>) {
+  const w = createWorker({ db: db.current.url, logger: quiet, pollIntervalMs: POLL, ...options });
+  workers.push(w);
+  await w.start();
+  return w;
+}
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 1000 })));
+  await db.current.pool.query(
+    'TRUNCATE sluice.job, sluice.job_history, sluice.dead_letter, sluice.worker, sluice.worker_waiting, sluice.leader, sluice.schedule',
+  );
+});
+
+/** How late each finished job started: history's started_at minus run_at, database clock. */
+async function lateness(ids: string[]) {
+  const { rows } = await db.current.pool.query<{ ms: number }>(
+    `SELECT (extract(epoch FROM started_at - run_at) * 1000)::float8 AS ms
+     FROM sluice.job_history WHERE id = ANY($1) ORDER BY id`,
+    [ids],
+  );
+  return rows.map((r) => r.ms);
+}
+
+const tick = defineTask({ name: 'due-tick', schema: z.object({}) }).handle(() => undefined);
+
+describe('due jobs start on time', () => {
+  it('a delayed job enqueued while the worker idles starts at its due time', async () => {
+    await start({ tasks: [tick] });
+    // Let the worker settle into waiting (its first claim came back short).
+    await new Promise((r) => setTimeout(r, 200));
+    const enqueuedAt = Date.now();
+    const { id } = await enqueue(tick, {}, { db: db.current.pool, delayMs: 300 });
+    await eventually(async () => expect(await lateness([id])).toHaveLength(1), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
+    expect(Date.now() - enqueuedAt).toBeLessThan(POLL / 2);
+    const [late] = await lateness([id]);
+    expect(late).toBeGreaterThanOrEqual(0);
+    expect(late).toBeLessThan(250);
+  });
+
+  it('a delayed job already waiting when the worker starts is started when due', async () => {
+    const { id } = await enqueue(tick, {}, { db: db.current.pool, delayMs: 1500 });
+    await start({ tasks: [tick] });
+    await eventually(async () => expect(await lateness([id])).toHaveLength(1), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
+    expect((await lateness([id]))[0]).toBeLessThan(250);
+  });
+
+  it('a 100 ms retry back-off and a 200 ms snooze start on time, not at the poll', async () => {
+    const attempts: number[] = [];
+    const flaky = defineTask({
+      name: 'due-flaky',
+      schema: z.object({ mode: z.enum(['fail', 'snooze']) }),
+      retry: { kind: 'fixed', delayMs: 100 },
+    }).handle(({ mode }, ctx) => {
+      attempts.push(Date.now());
+      if (ctx.attempt === 1 && mode === 'fail') throw new Error('first attempt fails');
+      if (attempts.length === 1 && mode === 'snooze') return snooze(200);
+      return undefined;
+    });
+    await start({ tasks: [flaky] });
+    for (const mode of ['fail', 'snooze'] as const) {
+      attempts.length = 0;
+      const { id } = await enqueue(flaky, { mode }, { db: db.current.pool });
+      await eventually(async () => expect(await lateness([id])).toHaveLength(1), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
+      expect(attempts).toHaveLength(2);
+      expect(attempts[1]! - attempts[0]!).toBeLessThan(1000);
+      expect((await lateness([id]))[0]).toBeLessThan(250);
+    }
+  });
+
+  it('cron ticks start within milliseconds of the tick', async () => {
+    await schedule({ db: db.current.pool, name: 'every-second', cron: '* * * * * *', task: tick });
+    await start({ tasks: [tick] });
+    const ids = await eventually(
+      async () => {
+        const { rows } = await db.current.pool.query<{ id: string }>(
+          `SELECT id::text FROM sluice.job_history ORDER BY id`,
+        );
+        expect(rows.length).toBeGreaterThanOrEqual(4);
+        return rows.map((r) => r.id);
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    // The first may be a catch-up of a tick that passed while the worker started.
+    const late = (await lateness(ids)).slice(1);
+    for (const ms of late) expect(ms).toBeLessThan(250);
+  });
+});
