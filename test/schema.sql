@@ -70,15 +70,18 @@ DECLARE
   q record;
   room integer := max_jobs;
   used integer;
-  win timestamptz;
+  t timestamptz;
+  since timestamptz;
   claimed bigint[];
 BEGIN
   SELECT * INTO q FROM sluice.queue WHERE name = claim_limited.claim_queue FOR NO KEY UPDATE;
   IF NOT FOUND OR q.is_paused THEN
     RETURN;
   END IF;
-  win := to_timestamp(floor(extract(epoch FROM now()) * 1000 / q.rate_window_ms)
-    * q.rate_window_ms / 1000.0);
+  -- The clock after the queue lock: claims record their starts in lock order, so each one
+  -- counts every start recorded before it within the last window.
+  t := clock_timestamp();
+  since := t - q.rate_window_ms * interval '1 millisecond';
   IF q.concurrency_limit IS NOT NULL THEN
     SELECT count(*) INTO used FROM sluice.job j
       WHERE j.queue = claim_limited.claim_queue AND j.state = 'running';
@@ -86,7 +89,7 @@ BEGIN
   END IF;
   IF q.rate_limit IS NOT NULL THEN
     SELECT coalesce(sum(r.started), 0) INTO used FROM sluice.queue_rate r
-      WHERE r.queue = claim_limited.claim_queue AND r.group_key = '' AND r.window_start = win;
+      WHERE r.queue = claim_limited.claim_queue AND r.group_key = '' AND r.window_start > since;
     room := least(room, q.rate_limit - used);
   END IF;
   IF room <= 0 THEN
@@ -118,11 +121,14 @@ BEGIN
           WHERE r.queue = claim_limited.claim_queue AND r.state = 'running' AND r.group_key IS NOT NULL
           GROUP BY r.group_key
         ) g ON g.group_key = e.group_key
-        LEFT JOIN sluice.queue_rate t
-          ON t.queue = claim_limited.claim_queue AND t.group_key = e.group_key AND t.window_start = win
+        LEFT JOIN (
+          SELECT s.group_key, sum(s.started) AS started FROM sluice.queue_rate s
+          WHERE s.queue = claim_limited.claim_queue AND s.group_key <> '' AND s.window_start > since
+          GROUP BY s.group_key
+        ) w ON w.group_key = e.group_key
         WHERE e.group_key IS NULL
           OR ((q.group_concurrency_limit IS NULL OR e.rn <= q.group_concurrency_limit - coalesce(g.n, 0))
-            AND (q.group_rate_limit IS NULL OR e.rn <= q.group_rate_limit - coalesce(t.started, 0)))
+            AND (q.group_rate_limit IS NULL OR e.rn <= q.group_rate_limit - coalesce(w.started, 0)))
         ORDER BY e.priority DESC, e.run_at, e.id
         LIMIT room
       )
@@ -136,22 +142,23 @@ BEGIN
   RETURN QUERY
   UPDATE sluice.job j
   SET state = 'running', attempt = j.attempt + 1, worker_id = claim_limited.claim_worker_id,
-    started_at = now(), lease_expires_at = now() + lease_ms * interval '1 millisecond'
+    started_at = NULL, lease_expires_at = now() + lease_ms * interval '1 millisecond'
   WHERE j.queue = claim_limited.claim_queue AND j.id = ANY (claimed)
   RETURNING j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key, j.created_at;
 
   IF q.rate_limit IS NOT NULL OR q.group_rate_limit IS NOT NULL THEN
     INSERT INTO sluice.queue_rate AS r (queue, group_key, window_start, started)
-      VALUES (claim_limited.claim_queue, '', win, cardinality(claimed))
+      VALUES (claim_limited.claim_queue, '', t, cardinality(claimed))
       ON CONFLICT (queue, group_key, window_start) DO UPDATE SET started = r.started + excluded.started;
     INSERT INTO sluice.queue_rate AS r (queue, group_key, window_start, started)
-      SELECT claim_limited.claim_queue, j.group_key, win, count(*)
+      SELECT claim_limited.claim_queue, j.group_key, t, count(*)
       FROM sluice.job j
       WHERE j.queue = claim_limited.claim_queue AND j.id = ANY (claimed) AND j.group_key IS NOT NULL
       GROUP BY j.group_key
       ON CONFLICT (queue, group_key, window_start) DO UPDATE SET started = r.started + excluded.started;
+    -- Entries older than the window count no more.
     DELETE FROM sluice.queue_rate r
-      WHERE r.queue = claim_limited.claim_queue AND r.window_start < win - interval '1 hour';
+      WHERE r.queue = claim_limited.claim_queue AND r.window_start <= since;
   END IF;
 END $$;
 

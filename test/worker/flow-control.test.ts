@@ -82,6 +82,35 @@ describe('flow control across worker processes', () => {
     expect(pids.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a rate limit holds in every sliding window, not per fixed window (no double burst)', async () => {
+    await createLedger(db.current);
+    await createQueue({ db: db.current.pool, name: 'sliding', rateLimit: 10, rateWindowMs: 1000 });
+    await enqueueLedger(db.current, 100, {}, 'sliding');
+    const env = { QUEUES: 'sliding', CONCURRENCY: '10', POLL_INTERVAL_MS: '20' };
+    const procs = [startWorker(db.current, env), startWorker(db.current, env)];
+    await eventually(async () => expect(await countDone('sliding')).toBeGreaterThanOrEqual(35), {
+      timeoutMs: 15_000,
+    });
+    await stopAll(procs);
+    // Handler start times (the ledger row each handler writes first), across both processes.
+    const starts = (
+      await rows<{ ms: number }>(
+        db.current,
+        `SELECT (extract(epoch FROM l.at) * 1000)::float8 AS ms FROM ledger l
+         JOIN sluice.all_jobs j ON j.id = l.job_id WHERE j.queue = 'sliding' ORDER BY l.at`,
+      )
+    ).map((r) => r.ms);
+    expect(starts.length).toBeGreaterThanOrEqual(35);
+    // 50 ms of slack for the time between a claim and its handler's first statement.
+    let most = 0;
+    for (let i = 0; i < starts.length; i++) {
+      let n = 0;
+      while (i + n < starts.length && starts[i + n]! < starts[i]! + 950) n++;
+      most = Math.max(most, n);
+    }
+    expect(most).toBeLessThanOrEqual(10);
+  });
+
   it('one busy group key does not delay another key', async () => {
     await createLedger(db.current);
     await createQueue({ db: db.current.pool, name: 'tenants' });
