@@ -38,7 +38,7 @@ const taskOptionsSchema = z
     schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'schema must be a zod schema'),
     maxAttempts: z.number().int().min(1).max(1000).default(25),
     timeoutMs: z.number().int().positive().optional(),
-    priority: z.number().int().default(0),
+    priority: z.number().int().min(-2147483648).max(2147483647).default(0),
     retry: retryPolicySchema.optional(),
   })
   .strict();

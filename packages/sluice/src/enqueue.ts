@@ -5,27 +5,53 @@ import { toExecutor, type DbTarget, type Executor } from './db.js';
 import type { Task } from './define-task.js';
 import { InvalidOptionsError, PayloadTooLargeError, UnknownQueueError } from './errors.js';
 import { assertName, assertSchemaName } from './names.js';
-import { serializePayload } from './payload.js';
+import { serializePayload, stringProblem } from './payload.js';
 import {
   jobFindByUniqueKeys,
   jobInsert,
   jobInsertDiagnose,
   jobInsertMany,
+  jobInsertScoped,
   type JobInsertParams,
 } from './queries/job.js';
 import { queueCapsGet } from './queries/queue.js';
+
+// Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
+const storableKey = z
+  .string()
+  .min(1)
+  .max(512)
+  .superRefine((v, ctx) => {
+    const problem = stringProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: `key ${problem}` });
+  });
 
 const jobOptionsSchema = z
   .object({
     queue: z.string().optional(),
     runAt: z.date().optional(),
     delayMs: z.number().nonnegative().finite().optional(),
-    priority: z.number().int().min(-2147483648).max(2147483647).optional(),
-    uniqueKey: z.string().min(1).max(512).optional(),
-    groupKey: z.string().min(1).max(512).optional(),
+    priority: z
+      .number()
+      .int('priority must be an integer (higher runs first)')
+      .min(-2147483648)
+      .max(2147483647)
+      .optional(),
+    uniqueKey: storableKey.optional(),
+    uniqueScope: z
+      .union([
+        z.literal('unfinished'),
+        z.literal('retained'),
+        z.object({ finishedWithinMs: z.number().int().positive() }).strict(),
+      ])
+      .optional(),
+    groupKey: storableKey.optional(),
     maxAttempts: z.number().int().min(1).max(1000).optional(),
   })
   .strict()
+  .refine((o) => o.uniqueScope === undefined || o.uniqueKey !== undefined, {
+    message: 'uniqueScope needs a uniqueKey',
+  })
   .refine((o) => o.runAt === undefined || o.delayMs === undefined, {
     message: 'give runAt or delayMs, not both',
   })
@@ -41,10 +67,20 @@ export interface JobOptions {
   runAt?: Date;
   /** Earliest start as a delay from the database's `now()`. */
   delayMs?: number;
-  /** Higher runs first. Default: the task's priority. */
+  /**
+   * Higher runs first (the reverse of BullMQ, where 1 is the highest), any int4. Default: the
+   * task's priority (0).
+   */
   priority?: number;
-  /** At most one unfinished job per (queue, uniqueKey); a duplicate returns the existing id. */
+  /** At most one job per (queue, uniqueKey) in `uniqueScope`; a duplicate returns the existing id. */
   uniqueKey?: string;
+  /**
+   * How long a uniqueKey stays taken. `'unfinished'` (default): while its job is pending,
+   * running or blocked; `{ finishedWithinMs }`: also until that long after the job finished
+   * (completed, cancelled or dead); `'retained'`: while history or dead letters keep the job.
+   * @example await enqueue(charge, p, { db, uniqueKey: `charge:${orderId}`, uniqueScope: 'retained' });
+   */
+  uniqueScope?: 'unfinished' | 'retained' | { finishedWithinMs: number };
   /** Key for per-group flow control (e.g. a tenant id). */
   groupKey?: string;
   /** Default: the task's maxAttempts. */
@@ -64,6 +100,20 @@ export interface EnqueuedJob {
   id: string;
   /** True when a job with the same uniqueKey already existed and no row was written. */
   isDuplicate: boolean;
+}
+
+function uniqueWithinMs(scope: JobOptions['uniqueScope']): number | null {
+  if (scope === undefined || scope === 'unfinished') return null;
+  return scope === 'retained' ? Infinity : scope.finishedWithinMs;
+}
+
+/** A job whose unique key outlives it: checked against history and dead letters. */
+async function insertScoped(exec: Executor, schema: string, params: JobInsertParams) {
+  // The function would raise (aborting the caller's transaction) on an unknown queue or an
+  // oversized payload: refuse those here first, with the typed errors.
+  const refusal = await explainRefusal(exec, schema, [params]);
+  if (refusal) throw refusal;
+  return jobInsertScoped(exec, schema, params);
 }
 
 function toInsertParams<S extends z.ZodType>(
@@ -91,6 +141,7 @@ function toInsertParams<S extends z.ZodType>(
     priority: o.priority ?? task.priority,
     maxAttempts: o.maxAttempts ?? task.maxAttempts,
     uniqueKey: o.uniqueKey ?? null,
+    uniqueWithinMs: uniqueWithinMs(o.uniqueScope),
     groupKey: o.groupKey ?? null,
   };
 }
@@ -112,6 +163,7 @@ export async function enqueue<S extends z.ZodType>(
   assertSchemaName(schema);
   const params = toInsertParams(task, payload, jobOptions);
   const exec = toExecutor(db);
+  if (params.uniqueWithinMs !== null) return insertScoped(exec, schema, params);
   // A conflicting unique job may finish between insert and lookup; then insert again.
   for (let i = 0; i < 5; i++) {
     const id = await jobInsert(exec, schema, params);
@@ -156,12 +208,58 @@ export async function enqueueMany(
   });
   if (params.length === 0) return [];
   const exec = toExecutor(db);
+  if (params.some((p) => p.uniqueWithinMs !== null))
+    return insertWithScoped(exec, schema, params, chunkSize);
+  return insertBulk(exec, schema, params, chunkSize);
+}
+
+async function insertBulk(
+  exec: Executor,
+  schema: string,
+  params: JobInsertParams[],
+  chunkSize: number,
+): Promise<EnqueuedJob[]> {
   const sizes = params.map((p) => Buffer.byteLength(p.payloadJson));
   const caps = largestPayloads(params, sizes);
   const out: EnqueuedJob[] = [];
   for (const [from, to] of chunkBounds(sizes, chunkSize)) {
     out.push(...(await insertChunk(exec, schema, params.slice(from, to), caps)));
   }
+  return out;
+}
+
+/**
+ * Jobs whose unique keys outlive them go one statement each (sorted by key, so two such calls
+ * take their advisory locks in the same order), after the others' bulk insert; ids keep input
+ * order. Every queue and payload is checked before anything is written.
+ */
+async function insertWithScoped(
+  exec: Executor,
+  schema: string,
+  params: JobInsertParams[],
+  chunkSize: number,
+): Promise<EnqueuedJob[]> {
+  const refusal = await explainRefusal(exec, schema, params);
+  if (refusal) throw refusal;
+  const plainIdx = params.flatMap((p, i) => (p.uniqueWithinMs === null ? [i] : []));
+  const scopedIdx = params
+    .flatMap((p, i) => (p.uniqueWithinMs === null ? [] : [i]))
+    .sort((a, b) => {
+      const ka = `${params[a]!.queue}|${params[a]!.uniqueKey}`;
+      const kb = `${params[b]!.queue}|${params[b]!.uniqueKey}`;
+      return ka < kb ? -1 : ka > kb ? 1 : a - b;
+    });
+  const out: EnqueuedJob[] = new Array<EnqueuedJob>(params.length);
+  if (plainIdx.length > 0) {
+    const plain = await insertBulk(
+      exec,
+      schema,
+      plainIdx.map((i) => params[i]!),
+      chunkSize,
+    );
+    plainIdx.forEach((i, k) => (out[i] = plain[k]!));
+  }
+  for (const i of scopedIdx) out[i] = await jobInsertScoped(exec, schema, params[i]!);
   return out;
 }
 

@@ -4,6 +4,24 @@ import type { z } from 'zod';
 import { InvalidPayloadError, type PayloadIssue } from './errors.js';
 import type { Task } from './define-task.js';
 
+/** How deep a payload may nest (arrays and objects); jsonb itself gives up far deeper, with a raw error. */
+export const MAX_DEPTH = 1000;
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Why a string cannot be stored in jsonb or a text column, if it cannot. */
+export function stringProblem(v: string): string | undefined {
+  if (v.includes('\u0000')) return 'contains \\u0000, which Postgres cannot store';
+  // With the u flag a valid pair is one code point: only a lone surrogate matches \p{Cs}.
+  if (LONE_SURROGATE.test(v)) return 'contains a lone UTF-16 surrogate, which is not valid Unicode';
+  return undefined;
+}
+
+function checkString(v: string, add: (message: string) => void): void {
+  const problem = stringProblem(v);
+  if (problem) add(`string ${problem}`);
+}
+
 /** Issues that make `value` lossy or impossible to store as jsonb; empty when it is fine. */
 export function jsonIssues(value: unknown): PayloadIssue[] {
   const issues: PayloadIssue[] = [];
@@ -18,8 +36,9 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
     if (issues.length >= 20) return;
     switch (typeof v) {
       case 'string':
-        // jsonb rejects \u0000, and the error would abort the caller's transaction.
-        if (v.includes('\u0000')) add('string contains \\u0000, which jsonb cannot store');
+        // jsonb rejects \u0000 and lone surrogates, and the error would abort the caller's
+        // transaction.
+        checkString(v, add);
         return;
       case 'number':
         if (!Number.isFinite(v)) add(`${v} is not representable in JSON`);
@@ -43,6 +62,11 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
           return;
         }
         if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return;
+        // Deeper values overflow the stack here, in JSON.stringify and in Postgres' parser.
+        if (path.length >= MAX_DEPTH) {
+          add(`nested deeper than ${MAX_DEPTH} levels`);
+          return;
+        }
         seen.add(v);
         if (Array.isArray(v)) {
           for (let i = 0; i < v.length; i++) {
@@ -58,6 +82,7 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
             for (const k in v) {
               if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
               path.push(k);
+              checkString(k, (message) => add(`key: ${message}`));
               walk((v as Record<string, unknown>)[k], false);
               path.pop();
             }
@@ -74,6 +99,9 @@ export function jsonIssues(value: unknown): PayloadIssue[] {
 
 /** Validates `payload` against the task's schema and returns its JSON text. */
 export function serializePayload<S extends z.ZodType>(task: Task<S>, payload: unknown): string {
+  // Checked first: a schema walking a value nested 100,000 deep would overflow the stack.
+  const issues = jsonIssues(payload);
+  if (issues.length > 0) throw new InvalidPayloadError(task.name, issues);
   const parsed = task.schema.safeParse(payload);
   if (!parsed.success) {
     throw new InvalidPayloadError(
@@ -88,7 +116,5 @@ export function serializePayload<S extends z.ZodType>(task: Task<S>, payload: un
   }
   // The input (not the parsed output) is stored: the worker parses it again, and transforms
   // need not be idempotent.
-  const issues = jsonIssues(payload);
-  if (issues.length > 0) throw new InvalidPayloadError(task.name, issues);
   return JSON.stringify(payload ?? null);
 }

@@ -155,14 +155,19 @@ describe('transactional enqueue', () => {
     await db.current.pool.query('DELETE FROM sluice.job');
   });
 
-  it('does not notify when no worker waits, nor for jobs scheduled later', async () => {
+  it('does not notify when no worker waits; a job scheduled later is announced as later', async () => {
     await createQueue({ db: db.current.pool, name: 'quiet' });
     const l = await listener();
     await enqueue(anything, 1, { db: db.current.pool, queue: 'quiet' });
-    await markWaiting('quiet');
-    await enqueue(anything, 2, { db: db.current.pool, queue: 'quiet', delayMs: 60_000 });
+    await enqueue(anything, 1, { db: db.current.pool, queue: 'quiet', delayMs: 60_000 });
     await l.flush();
     expect(l.got).toEqual([]);
+    await markWaiting('quiet');
+    // A waiting worker looks up the due time and wakes for it, instead of waiting for a poll.
+    await enqueue(anything, 2, { db: db.current.pool, queue: 'quiet', delayMs: 60_000 });
+    await l.flush();
+    expect(l.got).toEqual(['quiet|later']);
+    l.got.length = 0;
     await enqueueMany(
       [1, 2, 3].map((n) => ({ task: anything, payload: n, queue: 'quiet' })),
       { db: db.current.pool },
@@ -179,10 +184,17 @@ describe('the SQL function', () => {
     const { id: fromTs } = await enqueue(
       sendEmail,
       { to: 'same@example.com', subject: 'Hi' },
-      { db: db.current.pool, runAt, priority: 5, maxAttempts: 3, uniqueKey: 'u-ts' },
+      {
+        db: db.current.pool,
+        runAt,
+        priority: 5,
+        maxAttempts: 3,
+        uniqueKey: 'u-ts',
+        groupKey: 'tenant-1',
+      },
     );
     const { rows } = await db.current.pool.query<{ id: string }>(
-      `SELECT sluice.enqueue('send-email', $1::jsonb, 'default', $2, 5, 3, 'u-sql') AS id`,
+      `SELECT sluice.enqueue('send-email', $1::jsonb, 'default', $2, 5, 3, 'u-sql', 'tenant-1') AS id`,
       [JSON.stringify({ to: 'same@example.com', subject: 'Hi' }), runAt],
     );
     const fromSql = rows[0]!.id;
@@ -198,6 +210,8 @@ describe('the SQL function', () => {
       expect({ column, value: b[column] }).toEqual({ column, value: a[column] });
     }
     expect([a.unique_key, b.unique_key]).toEqual(['u-ts', 'u-sql']);
+    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    expect(b.group_key).toBe('tenant-1');
     // Same defaults when only task and payload are given.
     const { rows: d } = await db.current.pool.query<{ id: string }>(
       `SELECT sluice.enqueue('anything', '{}') AS id`,
@@ -230,6 +244,32 @@ describe('the SQL function', () => {
     );
     await db.current.pool.query('DELETE FROM sluice.job');
   });
+});
+
+describe('the SQL function refuses useless rows', () => {
+  for (const [name, call, message] of [
+    ['a NULL payload', `SELECT sluice.enqueue('anything', NULL)`, /payload must not be NULL/],
+    [
+      'a run_at that never comes',
+      `SELECT sluice.enqueue('anything', '{}', run_at => 'infinity')`,
+      /never comes/,
+    ],
+    [
+      'max_attempts 0',
+      `SELECT sluice.enqueue('anything', '{}', max_attempts => 0)`,
+      /max_attempts 0 is out of range/,
+    ],
+  ] as const) {
+    it(`${name} → SQLSTATE 22023`, async () => {
+      const err = (await db.current.pool.query(call).catch((e: unknown) => e)) as {
+        code?: string;
+        message?: string;
+      };
+      expect(err.code).toBe('22023');
+      expect(err.message).toMatch(message);
+      expect(await countJobs()).toBe(0);
+    });
+  }
 });
 
 describe('bad input', () => {
@@ -286,6 +326,66 @@ describe('bad input', () => {
     InvalidPayloadError,
   );
   add('a Map', (c) => enqueue(anything, { m: new Map() }, { db: c }), InvalidPayloadError);
+  add(
+    '\\u0000 in an object key',
+    (c) => enqueue(anything, { 'k\u0000': 1 }, { db: c }),
+    InvalidPayloadError,
+  );
+  add(
+    'a lone surrogate',
+    (c) => enqueue(anything, { s: '\ud800' }, { db: c }),
+    InvalidPayloadError,
+  );
+  add(
+    'a lone surrogate in a key',
+    (c) => enqueue(anything, { ['\udc00x']: 1 }, { db: c }),
+    InvalidPayloadError,
+  );
+  add(
+    'an array nested 100,000 deep',
+    (c) => {
+      let deep: unknown[] = [];
+      for (let i = 0; i < 100_000; i++) deep = [deep];
+      return enqueue(anything, deep, { db: c });
+    },
+    InvalidPayloadError,
+  );
+  add(
+    '\\u0000 in uniqueKey',
+    (c) => enqueue(anything, {}, { db: c, uniqueKey: 'a\u0000b' }),
+    InvalidOptionsError,
+  );
+  add(
+    'a lone surrogate in groupKey',
+    (c) => enqueue(anything, {}, { db: c, groupKey: '\ud800' }),
+    InvalidOptionsError,
+  );
+  add(
+    'a priority beyond int4',
+    (c) => enqueue(anything, {}, { db: c, priority: 2 ** 31 }),
+    InvalidOptionsError,
+  );
+  add(
+    'a fractional priority',
+    (c) => enqueue(anything, {}, { db: c, priority: 1.5 }),
+    InvalidOptionsError,
+  );
+  add(
+    'bulk with a priority beyond int4',
+    (c) => enqueueMany([{ task: anything, payload: 1, priority: -(2 ** 31) - 1 }], { db: c }),
+    InvalidOptionsError,
+  );
+  add(
+    'uniqueScope without a uniqueKey',
+    (c) => enqueue(anything, {}, { db: c, uniqueScope: 'retained' }),
+    InvalidOptionsError,
+  );
+  add(
+    'a retained unique key into an unknown queue',
+    (c) =>
+      enqueue(anything, {}, { db: c, queue: 'missing', uniqueKey: 'k', uniqueScope: 'retained' }),
+    UnknownQueueError,
+  );
   add(
     'unknown option',
     (c) => enqueue(anything, {}, { db: c, prority: 1 } as never),
@@ -497,6 +597,128 @@ describe('prepared statements', () => {
     };
     expect(await prepared(false)).toEqual(['sluice_job_insert']);
     expect(await prepared(true)).toEqual([]);
+    await db.current.pool.query('DELETE FROM sluice.job');
+  });
+});
+
+describe('uniqueness scopes', () => {
+  async function finish(id: string) {
+    // Completes the job as a worker would: moved to history.
+    await db.current.pool.query(
+      `WITH d AS (DELETE FROM sluice.job WHERE id = $1 RETURNING *)
+       INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+         max_attempts, unique_key, group_key, created_at)
+       SELECT id, queue, task, payload, 'completed', priority, run_at, 1, max_attempts, unique_key,
+         group_key, created_at FROM d`,
+      [id],
+    );
+  }
+
+  it("'unfinished' (the default) frees the key when the job finishes", async () => {
+    const first = await enqueue(anything, {}, { db: db.current.pool, uniqueKey: 'free' });
+    await finish(first.id);
+    const again = await enqueue(anything, {}, { db: db.current.pool, uniqueKey: 'free' });
+    expect(again.isDuplicate).toBe(false);
+  });
+
+  it("'retained' and finishedWithinMs keep it after the job finished, in TS, bulk and SQL", async () => {
+    const opts = { db: db.current.pool, uniqueKey: 'pay:1', uniqueScope: 'retained' } as const;
+    const first = await enqueue(anything, {}, opts);
+    expect(first.isDuplicate).toBe(false);
+    expect(await enqueue(anything, {}, opts)).toEqual({ id: first.id, isDuplicate: true });
+    await finish(first.id);
+    expect(await enqueue(anything, {}, opts)).toEqual({ id: first.id, isDuplicate: true });
+    const bulk = await enqueueMany(
+      [
+        { task: anything, payload: 1 },
+        { task: anything, payload: 2, uniqueKey: 'pay:1', uniqueScope: 'retained' },
+        {
+          task: anything,
+          payload: 3,
+          uniqueKey: 'pay:2',
+          uniqueScope: { finishedWithinMs: 60_000 },
+        },
+      ],
+      { db: db.current.pool },
+    );
+    expect(bulk.map((b) => b.isDuplicate)).toEqual([false, true, false]);
+    expect(bulk[1]!.id).toBe(first.id);
+    const { rows } = await db.current.pool.query<{ id: string }>(
+      `SELECT sluice.enqueue('anything', '{}', unique_key => 'pay:1',
+         unique_finished_within => interval '1 hour') AS id`,
+    );
+    expect(rows[0]!.id).toBe(first.id);
+    // A window that has passed frees it.
+    await db.current.pool.query(
+      `UPDATE sluice.job_history SET finished_at = now() - interval '2 minutes' WHERE id = $1`,
+      [first.id],
+    );
+    const later = await enqueue(
+      anything,
+      {},
+      {
+        db: db.current.pool,
+        uniqueKey: 'pay:1',
+        uniqueScope: { finishedWithinMs: 60_000 },
+      },
+    );
+    expect(later.isDuplicate).toBe(false);
+  });
+
+  it('concurrent enqueues of one retained key write one job', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const c = await db.current.pool.connect();
+        try {
+          await c.query('BEGIN');
+          const r = await enqueue(
+            anything,
+            {},
+            { db: c, uniqueKey: 'race', uniqueScope: 'retained' },
+          );
+          await c.query('COMMIT');
+          return r;
+        } finally {
+          c.release();
+        }
+      }),
+    );
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect(results.filter((r) => !r.isDuplicate)).toHaveLength(1);
+  });
+});
+
+describe('replay keeps the unique key', () => {
+  it('a replayed job still deduplicates; a replay whose key a live job holds is skipped, never doubled', async () => {
+    const { id } = await enqueue(anything, {}, { db: db.current.pool, uniqueKey: 'payment-7' });
+    await db.current.pool.query(
+      `WITH d AS (DELETE FROM sluice.job WHERE id = $1 RETURNING *)
+       INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
+         max_attempts, unique_key, group_key, errors, reason, created_at)
+       SELECT id, queue, task, payload, priority, run_at, 3, max_attempts, unique_key, group_key,
+         errors, 'attempts_exhausted', created_at FROM d`,
+      [id],
+    );
+    // While it is dead, the key is free (scope 'unfinished'): a new job takes it.
+    const other = await enqueue(anything, {}, { db: db.current.pool, uniqueKey: 'payment-7' });
+    const skipped = await db.current.pool.query(`SELECT sluice.replay_dead_letter($1) AS id`, [id]);
+    expect(skipped.rows[0].id).toBeNull();
+    expect(
+      (await db.current.pool.query(`SELECT count(*)::int AS n FROM sluice.dead_letter`)).rows[0].n,
+    ).toBe(1);
+    await db.current.pool.query(`DELETE FROM sluice.job WHERE id = $1`, [other.id]);
+    const replayed = await db.current.pool.query(`SELECT sluice.replay_dead_letters() AS n`);
+    expect(replayed.rows[0].n).toBe(1);
+    const { rows } = await db.current.pool.query(
+      `SELECT unique_key FROM sluice.job WHERE id = $1`,
+      [id],
+    );
+    expect(rows).toEqual([{ unique_key: 'payment-7' }]);
+    const dup = await enqueue(anything, {}, { db: db.current.pool, uniqueKey: 'payment-7' });
+    expect(dup).toEqual({ id, isDuplicate: true });
+    expect(
+      (await db.current.pool.query(`SELECT sluice.replay_dead_letters() AS n`)).rows[0].n,
+    ).toBe(0);
     await db.current.pool.query('DELETE FROM sluice.job');
   });
 });

@@ -12,6 +12,8 @@ export interface JobInsertParams {
   priority: number;
   maxAttempts: number;
   uniqueKey: string | null;
+  /** How long after finishing the key stays taken: null while unfinished only, Infinity retained. */
+  uniqueWithinMs: number | null;
   groupKey: string | null;
 }
 
@@ -56,6 +58,34 @@ export async function jobInsert(db: Executor, schema: string, p: JobInsertParams
     `${schema}_job_insert${isUnique ? '_unique' : ''}`,
   );
   return rows[0]?.id;
+}
+
+// A unique key kept after its job finished: sluice.enqueue_job checks history and dead letters
+// under a transaction advisory lock, so the check and the insert are one statement. The caller
+// has validated everything the function would refuse, so it never raises here.
+const JOB_INSERT_SCOPED = `
+SELECT e.id::text AS id, e.is_duplicate FROM sluice.enqueue_job($1, $2::jsonb, $3,
+  coalesce($4::timestamptz, now() + $5::float8 * interval '1 millisecond'), $6, $7, $8, $9,
+  CASE WHEN $10::float8 = 'Infinity' THEN interval '1000 years'
+    ELSE $10::float8 * interval '1 millisecond' END) e`;
+
+export async function jobInsertScoped(db: Executor, schema: string, p: JobInsertParams) {
+  const { rows } = await db.query<{ id: string; is_duplicate: boolean }>(
+    inSchema(JOB_INSERT_SCOPED, schema),
+    [
+      p.task,
+      p.payloadJson,
+      p.queue,
+      p.runAt,
+      p.delayMs ?? 0,
+      p.priority,
+      p.maxAttempts,
+      p.uniqueKey,
+      p.groupKey,
+      p.uniqueWithinMs === Infinity ? 'Infinity' : p.uniqueWithinMs,
+    ],
+  );
+  return { id: rows[0]!.id, isDuplicate: rows[0]!.is_duplicate };
 }
 
 /** Why an insert wrote nothing: the queue's cap (null: unknown queue) and any existing job. */
