@@ -11,6 +11,22 @@
 CREATE SCHEMA sluice;
 
 --
+-- Name: analyze_parents(); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.analyze_parents() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF current_setting('server_version_num')::int >= 180000 THEN
+    EXECUTE format('ANALYZE ONLY %I.job, ONLY %I.job_history', 'sluice', 'sluice');
+  ELSE
+    EXECUTE format('ANALYZE %I.job, %I.job_history', 'sluice', 'sluice');
+  END IF;
+END $$;
+
+--
 -- Name: cancel_job(bigint, text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
@@ -167,8 +183,9 @@ END $$;
 --
 
 CREATE FUNCTION sluice.create_history_partitions(from_day date DEFAULT (CURRENT_DATE - 1), days integer DEFAULT 4) RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET lock_timeout TO '5s'
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
 DECLARE
   d date;
@@ -210,7 +227,8 @@ END $_$;
 --
 
 CREATE FUNCTION sluice.create_queue(name text, max_payload_bytes integer DEFAULT 262144, concurrency_limit integer DEFAULT NULL::integer, rate_limit integer DEFAULT NULL::integer, rate_window_ms integer DEFAULT 1000, history_retention interval DEFAULT '7 days'::interval, dead_letter_retention interval DEFAULT '30 days'::interval) RETURNS boolean
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   part text;
@@ -240,8 +258,9 @@ END $$;
 --
 
 CREATE FUNCTION sluice.drop_history_partitions(older_than timestamp with time zone) RETURNS SETOF text
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET lock_timeout TO '5s'
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   r record;

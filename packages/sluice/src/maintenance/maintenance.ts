@@ -15,7 +15,6 @@ import {
   historyPartitionsDropExpired,
   parentsAnalyze,
   parentsAnalyzeDue,
-  serverVersionNum,
 } from '../queries/maintenance.js';
 import type { PartDeps } from '../scheduler/cron-scheduler.js';
 
@@ -74,7 +73,6 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
   readonly #schema: string;
   readonly #logger: Logger;
   readonly #loop: PeriodicLoop;
-  #versionNum: number | undefined;
   // Local guard besides pg_stat's last_analyze, whose updates may lag a little.
   #lastAnalyzeAt = 0;
 
@@ -156,8 +154,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
     const intervalMs = this.config.analyzeIntervalMs;
     if (intervalMs === 0 || Date.now() - this.#lastAnalyzeAt < intervalMs) return false;
     if (!(await parentsAnalyzeDue(this.#exec, this.#schema, intervalMs))) return false;
-    this.#versionNum ??= await serverVersionNum(this.#exec);
-    await parentsAnalyze(this.#exec, this.#schema, this.#versionNum);
+    await parentsAnalyze(this.#exec, this.#schema);
     this.#lastAnalyzeAt = Date.now();
     return true;
   }

@@ -78,22 +78,7 @@ export async function parentsAnalyzeDue(db: Executor, schema: string, intervalMs
   return rows[0]?.is_due ?? true;
 }
 
-/** The server's version number (e.g. 150004). */
-export async function serverVersionNum(db: Executor) {
-  const { rows } = await db.query<{ v: number }>(
-    `SELECT current_setting('server_version_num')::int AS v`,
-  );
-  return rows[0]?.v ?? 0;
-}
-
-/**
- * Analyzes the partitioned parents. Before PostgreSQL 18, ANALYZE of a parent also re-analyzes
- * every partition; from 18, ONLY limits it to the parent (autovacuum keeps the partitions).
- */
-export async function parentsAnalyze(db: Executor, schema: string, versionNum: number) {
-  const text =
-    versionNum >= 180000
-      ? `ANALYZE ONLY sluice.job, ONLY sluice.job_history`
-      : `ANALYZE sluice.job, sluice.job_history`;
-  await db.query(inSchema(text, schema));
+/** Analyzes the partitioned parents as the schema owner (`sluice.analyze_parents`, 0012). */
+export async function parentsAnalyze(db: Executor, schema: string) {
+  await db.query(inSchema(`SELECT sluice.analyze_parents()`, schema));
 }
