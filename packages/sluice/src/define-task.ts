@@ -31,11 +31,30 @@ export interface Logger {
 
 export type TaskHandler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => unknown;
 
+// A zod 4 schema from another copy of zod (the app's own) carries `_zod` and works too.
+function isZod4Schema(v: unknown): boolean {
+  if (v instanceof z.ZodType) return true;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    '_zod' in v &&
+    typeof (v as z.ZodType).safeParse === 'function'
+  );
+}
+
+// zod 3 schemas (with `_def` but no `_zod`) are the common mistake: say what to import instead.
+function schemaProblem(v: unknown): string {
+  const isZod3 = typeof v === 'object' && v !== null && '_def' in v && !('_zod' in v);
+  return isZod3
+    ? "schema is a zod 3 schema: Sluice needs zod 4. Install zod@^4 and import { z } from 'zod' (with zod 3.25, import { z } from 'zod/v4')"
+    : "schema must be a zod 4 schema (import { z } from 'zod', zod@^4)";
+}
+
 const taskOptionsSchema = z
   .object({
     name: z.string(),
     queue: z.string().default('default'),
-    schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'schema must be a zod schema'),
+    schema: z.custom<z.ZodType>(isZod4Schema, { error: (issue) => schemaProblem(issue.input) }),
     maxAttempts: z.number().int().min(1).max(1000).default(25),
     timeoutMs: z.number().int().positive().optional(),
     priority: z.number().int().min(-2147483648).max(2147483647).default(0),
