@@ -1,6 +1,10 @@
 // A task is a value: producers import it to enqueue typed payloads, workers attach a handler.
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InvalidOptionsError } from './errors.js';
+import { runInThread } from './isolation/thread-handler.js';
 import { assertName } from './names.js';
 import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
 
@@ -91,6 +95,24 @@ export interface Task<S extends z.ZodType = z.ZodType> {
   readonly handler: TaskHandler<S> | undefined;
   /** Returns the same task with `handler` attached, for a worker's task list. */
   handle(handler: TaskHandler<S>): Task<S> & { readonly handler: TaskHandler<S> };
+  /**
+   * Returns the same task with its handler run in a worker thread: the function exported as
+   * `exportName` (default `default`) by the module at `module` (a URL, or an absolute path of a
+   * JavaScript file). Use it for CPU-bound work: in the default mode a handler runs on the
+   * worker's event loop, and one that computes for longer than the lease without awaiting stops
+   * the heartbeat, so its job is rescued and runs again elsewhere. In a thread, heartbeats, cancel
+   * and timeouts go on; a job that is aborted (timeout, cancel, shutdown) and does not return
+   * within a second has its thread terminated. Threads are reused; payloads and results cross
+   * by structured clone, and ctx.heartbeat, ctx.progress and ctx.logger call back to the worker.
+   * @example
+   * export const resize = defineTask({ name: 'resize', schema }).handleInThread(
+   *   new URL('./resize-handler.js', import.meta.url),
+   * );
+   */
+  handleInThread(
+    module: string | URL,
+    options?: { exportName?: string },
+  ): Task<S> & { readonly handler: TaskHandler<S> };
 }
 
 /**
@@ -129,5 +151,29 @@ function makeTask<S extends z.ZodType>(
       if (typeof h !== 'function') throw new InvalidOptionsError('handler', 'must be a function');
       return makeTask(schema, o, h) as Task<S> & { readonly handler: TaskHandler<S> };
     },
+    handleInThread(module: string | URL, options: { exportName?: string } = {}) {
+      const url = moduleUrl(module);
+      const exportName = options.exportName ?? 'default';
+      const h: TaskHandler<S> = (payload, ctx) => runInThread(url, exportName, payload, ctx);
+      return makeTask(schema, o, h) as Task<S> & { readonly handler: TaskHandler<S> };
+    },
   });
+}
+
+// Checked when the task is defined, not at its first job: a typo should fail the deploy.
+function moduleUrl(module: string | URL): string {
+  let url: URL;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && isAbsolute(module)) url = pathToFileURL(module);
+  else if (typeof module === 'string' && /^file:/.test(module)) url = new URL(module);
+  else {
+    throw new InvalidOptionsError(
+      'handleInThread',
+      "module must be a URL or an absolute path, e.g. new URL('./handler.js', import.meta.url)",
+    );
+  }
+  if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+    throw new InvalidOptionsError('handleInThread', `no such module: ${fileURLToPath(url)}`);
+  }
+  return url.href;
 }
