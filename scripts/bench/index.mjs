@@ -30,6 +30,9 @@ const FULL = {
   dJobs: 500,
   dIntervalMs: 10,
   dWaitS: 10,
+  dDelayedJobs: 100,
+  dDelayMs: 300,
+  dCronTicks: 10,
   eRate: 2000,
   eSeconds: 15,
   eProcs: 2,
@@ -44,6 +47,8 @@ const QUICK = {
   cTimeoutS: 10,
   dJobs: 100,
   dWaitS: 3,
+  dDelayedJobs: 30,
+  dCronTicks: 4,
   eSeconds: 5,
   eWaitS: 3,
 };

@@ -27,6 +27,11 @@ export function cancelChannel(schema: string): string {
   return `${schema}:cancel`;
 }
 
+/** The NOTIFY channel on which changed schedules are announced (payload: schedule name). */
+export function scheduleChannel(schema: string): string {
+  return `${schema}:schedule`;
+}
+
 /** The NOTIFY channel on which finished jobs are announced (`outcome|queue|id,id,…`). */
 export function doneChannel(schema: string): string {
   return `${schema}:done`;

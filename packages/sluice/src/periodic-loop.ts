@@ -37,6 +37,11 @@ export class PeriodicLoop {
     this.#loop = this.#run();
   }
 
+  /** Ends the current sleep early, so the next run starts now (no-op while a run is going). */
+  wake(): void {
+    if (this.#isRunning) this.#wake?.();
+  }
+
   /** Stops the loop and waits for a run in progress to finish. */
   async stop(): Promise<void> {
     this.#isRunning = false;

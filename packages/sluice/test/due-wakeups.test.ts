@@ -117,4 +117,37 @@ describe('due jobs start on time', () => {
     const late = (await lateness(ids)).slice(1);
     for (const ms of late) expect(ms).toBeLessThan(250);
   });
+
+  it("a schedule created while the leader's scheduler sleeps gets its first tick on time", async () => {
+    await start({ tasks: [tick] });
+    await eventually(async () => {
+      const { rows } = await db.current.pool.query(`SELECT 1 FROM sluice.leader`);
+      expect(rows).toHaveLength(1);
+    });
+    // Before the NOTIFY, the scheduler found a new schedule only at its next pass, up to a
+    // second late. Created 850 ms into a second, its first tick is 150 ms away: a pass by
+    // chance in time has a one-in-six chance a round, so three rounds fail old code.
+    for (let round = 0; round < 3; round++) {
+      await new Promise((r) => setTimeout(r, 1850 - (Date.now() % 1000)));
+      const name = `first-${round}`;
+      const {
+        rows: [{ now }],
+      } = await db.current.pool.query<{ now: Date }>(`SELECT now()`);
+      await schedule({ db: db.current.pool, name, cron: '* * * * * *', task: tick });
+      const id = await eventually(
+        async () => {
+          const { rows } = await db.current.pool.query<{ id: string }>(
+            `SELECT id::text FROM sluice.job_history WHERE run_at > $1 ORDER BY run_at LIMIT 1`,
+            [now],
+          );
+          expect(rows[0]).toBeDefined();
+          return rows[0]!.id;
+        },
+        { timeoutMs: 5_000, intervalMs: 20 },
+      );
+      const [ms] = await lateness([id]);
+      expect(ms).toBeLessThan(150);
+      await db.current.pool.query(`DELETE FROM sluice.schedule`);
+    }
+  });
 });

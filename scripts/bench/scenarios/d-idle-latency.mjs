@@ -1,7 +1,19 @@
 // D: idle latency. One worker process waits on an empty queue; the bench commits one job every
 // `interval` ms and records when each commit returned; the worker records when each handler
-// started. Both times come from CLOCK_MONOTONIC, one clock for the machine.
-import { checkLedger, createDatabase, latencies, log, nowMs, percentile, sleep } from '../lib.mjs';
+// started. Both times come from CLOCK_MONOTONIC, one clock for the machine. Then lateness of due
+// work on the same idle worker: jobs delayed by dDelayMs (start − due, the due time taken before
+// the enqueue call, so lateness is if anything over-stated), and for systems with schedules a
+// cron tick every second (started_at − run_at, both by the database clock).
+import {
+  checkLedger,
+  createDatabase,
+  latencies,
+  log,
+  nowMs,
+  percentile,
+  sleep,
+  withClient,
+} from '../lib.mjs';
 import { forkWorkers } from '../workers.mjs';
 
 /** Scenario id and title. */
@@ -29,6 +41,47 @@ export function recordPercentiles(record, base, lat, waitedS, extra) {
       better: 'lower',
       ...extra,
       ...(censored ? { na: `> ${waitedS} s: some jobs never ran while the bench waited` } : {}),
+    });
+  }
+}
+
+/** Jobs due dDelayMs after their enqueue, one every 23 ms (so several wait at once). */
+async function runDelayed(producer, workers, n, sizes) {
+  const m = sizes.dDelayedJobs;
+  const dueAt = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    dueAt[i] = nowMs() + sizes.dDelayMs;
+    await producer.delayed(n + i, sizes.dDelayMs);
+    await sleep(23);
+  }
+  const complete = await waitProcessed(workers, n + m, nowMs() + sizes.dWaitS * 1000);
+  return { m, dueAt, complete };
+}
+
+/** A schedule ticking every second for dCronTicks seconds. */
+async function runTicks(producer, sizes) {
+  await producer.scheduleEverySecond();
+  await sleep(sizes.dCronTicks * 1000 + 1500);
+  return true;
+}
+
+/** The ledger with seqs from `from` renumbered from 0. */
+function shifted(ledger, from) {
+  return { ...ledger, seqs: ledger.seqs.map((q) => q - from) };
+}
+
+function recordLateness(record, base, kind, late, waitedS, extra) {
+  for (const p of [50, 99]) {
+    const v = percentile(late, p);
+    const censored = v === null || v === Number.POSITIVE_INFINITY;
+    record({
+      ...base,
+      metric: `p${p} lateness, ${kind}`,
+      value: censored ? null : v,
+      unit: 'ms',
+      better: 'lower',
+      ...extra,
+      ...(censored ? { na: `> ${waitedS} s or none ran` } : {}),
     });
   }
 }
@@ -75,15 +128,36 @@ async function runOne({ serverUrl, sizes, record }, system, variant) {
       commitAt[i] = nowMs();
     }
     const complete = await waitProcessed(workers, n, nowMs() + sizes.dWaitS * 1000);
+    const delayed = producer.delayed ? await runDelayed(producer, workers, n, sizes) : undefined;
+    const ticks = producer.scheduleEverySecond ? await runTicks(producer, sizes) : false;
     const ledger = await workers.stop();
     workers = undefined;
-    const check = checkLedger(ledger.seqs, n);
-    const lat = latencies(commitAt, ledger, n);
+    const ledgerJobs = { ...ledger, seqs: ledger.seqs.filter((q) => q !== -1) };
+    const all = n + (delayed?.m ?? 0);
+    const check = checkLedger(ledgerJobs.seqs, all);
+    const verified = complete ? check.ok : check.duplicates === 0 && check.outOfRange === 0;
+    const lat = latencies(commitAt, ledgerJobs, n);
     recordPercentiles(record, base, lat, sizes.dWaitS, {
       complete,
-      verified: complete ? check.ok : check.duplicates === 0 && check.outOfRange === 0,
+      verified,
       detail: { jobs: n, intervalMs: sizes.dIntervalMs, ...check },
     });
+    if (delayed) {
+      const late = latencies(delayed.dueAt, shifted(ledgerJobs, n), delayed.m);
+      recordLateness(record, base, 'delayed', late, sizes.dWaitS, {
+        complete: delayed.complete,
+        verified,
+        detail: { jobs: delayed.m, delayMs: sizes.dDelayMs },
+      });
+    }
+    if (ticks) {
+      const late = await withClient(db.url, (c) => system.tickLateness(c));
+      recordLateness(record, base, 'cron tick', late, sizes.dWaitS, {
+        complete: late.length >= sizes.dCronTicks,
+        verified: true,
+        detail: { ticks: late.length, cron: '* * * * * *' },
+      });
+    }
   } finally {
     workers?.kill();
     await producer?.close();

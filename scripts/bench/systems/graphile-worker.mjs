@@ -45,6 +45,8 @@ export async function openProducer(url) {
   return {
     bulk: (seqs) => utils.addJobs(seqs.map((seq) => ({ identifier: TASK, payload: { seq } }))),
     one: (seq) => utils.addJob(TASK, { seq }),
+    delayed: (seq, delayMs) =>
+      utils.addJob(TASK, { seq }, { runAt: new Date(Date.now() + delayMs) }),
     inTx: (client, payload) =>
       client.query('SELECT graphile_worker.add_job($1, $2::json)', [TASK, JSON.stringify(payload)]),
     close: () => utils.release(),

@@ -71,6 +71,8 @@ export async function openProducer(url) {
         seqs.map((seq) => ({ data: { seq } })),
       ),
     one: (seq) => boss.send(QUEUE, { seq }),
+    delayed: (seq, delayMs) =>
+      boss.send(QUEUE, { seq }, { startAfter: new Date(Date.now() + delayMs) }),
     inTx: (client, payload) =>
       boss.send(QUEUE, payload, {
         db: { executeSql: (text, values) => client.query(text, values) },

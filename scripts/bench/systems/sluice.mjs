@@ -48,9 +48,28 @@ export async function openProducer(url) {
         { db: pool },
       ),
     one: (seq) => sluice.enqueue(noop, { seq }, { db: pool }),
+    delayed: (seq, delayMs) => sluice.enqueue(noop, { seq }, { db: pool, delayMs }),
+    // A schedule of the bench task every second (D's cron part); its ticks carry seq -1.
+    scheduleEverySecond: () =>
+      sluice.schedule({
+        db: pool,
+        name: 'bench-tick',
+        task: noop,
+        cron: '* * * * * *',
+        payload: { seq: -1 },
+      }),
     inTx: (client, payload) => sluice.enqueue(noop, payload, { db: client }),
     close: () => pool.end(),
   };
+}
+
+/** How late each finished cron tick started (started_at − run_at, database clock), in ms. */
+export async function tickLateness(client) {
+  const { rows } = await client.query(
+    `SELECT extract(epoch FROM started_at - run_at) * 1000 AS ms FROM sluice.job_history
+     WHERE payload->>'seq' = '-1' ORDER BY run_at`,
+  );
+  return rows.map((r) => Number(r.ms));
 }
 
 /** Jobs not finished yet (pending or running). */

@@ -59,10 +59,13 @@ export interface ScheduleUpsertParams {
   nextRunAt: Date;
 }
 
+// The NOTIFY wakes the leader's scheduler, asleep until the next tick it knew of: a new or
+// changed schedule's first tick must not wait for that sleep to end.
 // Re-running schedule() at every deploy must not move next_run_at: a tick due during the
 // restart would be lost. It is recomputed only when the timing changed, was never set, or the
 // schedule is being re-enabled (no catch-up for the time it was off).
 const SCHEDULE_UPSERT = `
+WITH up AS (
 INSERT INTO sluice.schedule AS s (name, cron, timezone, task, queue, payload, priority,
   max_attempts, is_enabled, missed_policy, max_catch_up, next_run_at)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)
@@ -76,7 +79,8 @@ ON CONFLICT (name) DO UPDATE SET
       OR (NOT s.is_enabled AND EXCLUDED.is_enabled)
     THEN EXCLUDED.next_run_at ELSE s.next_run_at END,
   updated_at = now()
-RETURNING ${COLUMNS}, (xmax = 0) AS is_created`;
+RETURNING ${COLUMNS}, (xmax = 0) AS is_created)
+SELECT up.* FROM up WHERE pg_notify('sluice:schedule', up.name) IS NOT NULL`;
 
 export async function scheduleUpsert(db: Executor, schema: string, p: ScheduleUpsertParams) {
   const { rows } = await db.query<ScheduleRow & { is_created: boolean }>(
@@ -132,7 +136,7 @@ export async function scheduleSetEnabled(
     inSchema(
       `UPDATE sluice.schedule SET is_enabled = $2, updated_at = now(),
         next_run_at = CASE WHEN $2 AND NOT is_enabled THEN $3 ELSE next_run_at END
-      WHERE name = $1`,
+      WHERE name = $1 AND pg_notify('sluice:schedule', $1) IS NOT NULL`,
       schema,
     ),
     [p.name, p.isEnabled, p.nextRunAt],

@@ -130,6 +130,11 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
     return Promise.resolve();
   }
 
+  /** Runs a pass now instead of at the end of its sleep (a schedule was created or changed). */
+  wake(): void {
+    this.#loop.wake();
+  }
+
   /** Stops the loop and waits for a run in progress to finish. */
   async stop(): Promise<void> {
     await this.#loop.stop();

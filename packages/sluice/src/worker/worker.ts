@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger, Task } from '../define-task.js';
 import { InvalidOptionsError } from '../errors.js';
-import { assertName, assertSchemaName, cancelChannel } from '../names.js';
+import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../names.js';
 import { jobCancelRunning, jobProgressSet, type ClaimedJob } from '../queries/job-worker.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
@@ -58,6 +58,7 @@ export class Worker extends EventEmitter {
   private readonly heartbeat: Heartbeat;
   private readonly producer: Producer;
   private readonly startMarker: StartMarker;
+  private readonly cronScheduler: CronScheduler | undefined;
   private readonly running = new Map<string, RunningJob>();
   private buffer: ClaimedJob[] = [];
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
@@ -159,6 +160,9 @@ export class Worker extends EventEmitter {
         onError: (err) => this.listenerCount('error') > 0 && this.emit('error', err),
       },
     );
+    this.cronScheduler = this.o.isMaintenanceEnabled
+      ? new CronScheduler({ pool: this.pool, schema: this.o.schema, logger: this.logger })
+      : undefined;
     if (this.o.isListenEnabled) {
       this.notifier = new Notifier({
         connection,
@@ -167,7 +171,7 @@ export class Worker extends EventEmitter {
         logger: this.logger,
         livenessIntervalMs: this.o.livenessIntervalMs,
         maxBackoffMs: 5000,
-        channels: [cancelChannel(this.o.schema)],
+        channels: [cancelChannel(this.o.schema), scheduleChannel(this.o.schema)],
       });
       // 'queue' announces due jobs, 'queue|later' delayed ones (the producer looks up when).
       this.notifier.on('job', (payload: string) => {
@@ -176,6 +180,9 @@ export class Worker extends EventEmitter {
         else this.producer.wake(payload.slice(0, bar), true);
       });
       this.notifier.on('cancel', (id: string) => this.abortForCancel(id));
+      this.notifier.on('notification', (channel: string) => {
+        if (channel === scheduleChannel(this.o.schema)) this.cronScheduler?.wake();
+      });
       // Catch up after every (re)connect: notifications sent while disconnected are lost.
       this.notifier.on('connected', () => this.producer.wakeAll());
     }
@@ -213,7 +220,7 @@ export class Worker extends EventEmitter {
       services: [
         ...(this.o.isMaintenanceEnabled
           ? [
-              new CronScheduler({ pool: this.pool, schema: this.o.schema, logger: this.logger }),
+              this.cronScheduler!,
               new Maintenance({ pool: this.pool, schema: this.o.schema, logger: this.logger }),
             ]
           : []),
