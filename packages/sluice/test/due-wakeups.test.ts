@@ -130,9 +130,8 @@ describe('due jobs start on time', () => {
     for (let round = 0; round < 3; round++) {
       await new Promise((r) => setTimeout(r, 1850 - (Date.now() % 1000)));
       const name = `first-${round}`;
-      const {
-        rows: [{ now }],
-      } = await db.current.pool.query<{ now: Date }>(`SELECT now()`);
+      const { rows: clock } = await db.current.pool.query<{ now: Date }>(`SELECT now()`);
+      const now = clock[0]!.now;
       await schedule({ db: db.current.pool, name, cron: '* * * * * *', task: tick });
       const id = await eventually(
         async () => {
