@@ -32,13 +32,53 @@ export default tseslint.config(
     },
   },
   {
-    // Layering: only the notifier may import pg-listen; only queries/ write SQL.
+    // Layering: the engine never imports a face (faces are built on it, not the other way
+    // round), only the notifier imports the LISTEN client, and only queries/ write SQL.
     files: ['packages/sluice/src/**/*.ts'],
-    ignores: ['packages/sluice/src/worker/notifier.ts'],
+    ignores: [
+      'packages/sluice/src/index.ts',
+      'packages/sluice/src/admin/**',
+      'packages/sluice/src/testing/**',
+      'packages/sluice/src/worker/notifier.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'pg-listen', message: 'only worker/notifier.ts uses pg-listen' }] },
+        {
+          paths: [{ name: 'pg-listen', message: 'only worker/notifier.ts uses pg-listen' }],
+          patterns: [
+            {
+              regex: '(^|/)(index|admin/index|testing/index)\\.js$|/admin/|/testing/',
+              message: 'the engine does not import the faces (index.ts, admin/, testing/)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/sluice/src/worker/notifier.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)index\\.js$|/admin/|/testing/', message: 'no face imports' }] },
+      ],
+    },
+  },
+  {
+    // The CLI (and the dashboard) use only the two faces, never the library's files.
+    files: ['packages/cli/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^sluice/(?!admin$)|packages/sluice|^\\.\\./\\.\\./sluice',
+              message: "the CLI imports only 'sluice' and 'sluice/admin'",
+            },
+          ],
+        },
       ],
     },
   },

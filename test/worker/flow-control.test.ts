@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createQueue, updateQueue } from 'sluice';
+import { createQueue, updateQueue } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../setup/db.js';
 import {
@@ -101,11 +101,13 @@ describe('flow control across worker processes', () => {
       )
     ).map((r) => r.ms);
     expect(starts.length).toBeGreaterThanOrEqual(35);
-    // 50 ms of slack for the time between a claim and its handler's first statement.
+    // 300 ms of slack for the time between a claim and its handler's first statement, which a
+    // loaded machine stretches; the double burst of fixed windows (16-20 starts within ~365 ms)
+    // still shows in a 700 ms window.
     let most = 0;
     for (let i = 0; i < starts.length; i++) {
       let n = 0;
-      while (i + n < starts.length && starts[i + n]! < starts[i]! + 950) n++;
+      while (i + n < starts.length && starts[i + n]! < starts[i]! + 700) n++;
       most = Math.max(most, n);
     }
     expect(most).toBeLessThanOrEqual(10);

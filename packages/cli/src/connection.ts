@@ -1,7 +1,7 @@
 // Which database a command talks to: --database-url, else DATABASE_URL, else the embedded
 // server under ./.sluice (started on demand).
 import pg from 'pg';
-import { assertSchemaName } from 'sluice';
+import { assertSchemaName } from 'sluice/admin';
 import { ensureEmbeddedDb } from './embedded-db.js';
 
 /** Options every command inherits from the program. */

@@ -1,6 +1,6 @@
 // Commander argument parsers: bad input fails before any connection, with a one-line reason.
 import { InvalidArgumentError } from 'commander';
-import { assertName } from 'sluice';
+import { assertName } from 'sluice/admin';
 
 /** A positive integer. */
 export function positiveInt(value: string): number {

@@ -2,7 +2,7 @@
 // effect is checked in SQL.
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@sluice/testkit';
-import { migrations } from 'sluice';
+import { migrations } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 import { runCli, spawnCli, type CliResult } from './run-cli.js';
 

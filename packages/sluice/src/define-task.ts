@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InvalidOptionsError } from './errors.js';
 import { runInThread } from './isolation/thread-handler.js';
+import type { Logger } from './logger.js';
 import { assertName } from './names.js';
 import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
 
@@ -20,17 +21,6 @@ export interface JobContext {
   /** Records progress (throttled) on the job row. */
   progress(value: unknown): Promise<void>;
   logger: Logger;
-}
-
-/** A pino-shaped logger: an object of fields, then a message. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child?(bindings: object): Logger;
-  /** As in pino: lets the worker skip building per-job debug fields nobody will see. */
-  isLevelEnabled?(level: string): boolean;
 }
 
 export type TaskHandler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => unknown;

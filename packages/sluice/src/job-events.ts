@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { toExecutor } from './db.js';
 import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
-import type { Logger } from './define-task.js';
+import type { Logger } from './logger.js';
 import { assertSchemaName, doneChannel } from './names.js';
 import { Notifier } from './worker/notifier.js';
 import { createLogger } from './worker/logger.js';

@@ -15,6 +15,12 @@ export interface JobInfo {
   state: JobRow['state'];
   attempt: number;
   maxAttempts: number;
+  /** Higher runs first (the reverse of BullMQ). */
+  priority: number;
+  uniqueKey: string | null;
+  groupKey: string | null;
+  /** The worker holding it while running; in history, the one that finished it. */
+  workerId: string | null;
   payload: unknown;
   progress: unknown;
   result: unknown;
@@ -27,7 +33,8 @@ export interface JobInfo {
 
 const FINISHED = new Set(['completed', 'cancelled', 'dead']);
 
-function toInfo(r: JobRow): JobInfo {
+/** A row of `sluice.all_jobs` as a {@link JobInfo}. */
+export function toJobInfo(r: JobRow): JobInfo {
   return {
     id: r.id,
     queue: r.queue,
@@ -35,6 +42,10 @@ function toInfo(r: JobRow): JobInfo {
     state: r.state,
     attempt: r.attempt,
     maxAttempts: r.max_attempts,
+    priority: r.priority,
+    uniqueKey: r.unique_key,
+    groupKey: r.group_key,
+    workerId: r.worker_id,
     payload: r.payload,
     progress: r.progress,
     result: r.result,
@@ -63,7 +74,7 @@ export async function getJob(options: {
 }): Promise<JobInfo | undefined> {
   const schema = assertSchemaName(options.schema ?? 'sluice');
   const row = await jobGet(toExecutor(options.db), schema, jobId(options.id));
-  return row && toInfo(row);
+  return row && toJobInfo(row);
 }
 
 /**
@@ -103,7 +114,7 @@ export async function waitForJob(options: {
     for (;;) {
       const row = await jobGet(exec, schema, id);
       if (!row) throw new JobNotFoundError(id);
-      if (FINISHED.has(row.state)) return toInfo(row);
+      if (FINISHED.has(row.state)) return toJobInfo(row);
       const left = deadline - Date.now();
       if (left <= 0) throw new TimeoutError(timeoutMs, `waiting for job ${id}`);
       await new Promise<void>((resolve) => {

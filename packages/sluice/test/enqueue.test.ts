@@ -3,7 +3,6 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  createQueue,
   defineTask,
   enqueue,
   enqueueMany,
@@ -14,6 +13,7 @@ import {
   UnknownQueueError,
   type SluiceDatabase,
 } from 'sluice';
+import { createQueue } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
 const db = useTestDatabase();

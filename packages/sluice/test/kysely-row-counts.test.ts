@@ -3,15 +3,8 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createQueue,
-  deadLetterPurge,
-  schedule,
-  setScheduleEnabled,
-  unschedule,
-  updateQueue,
-  type SluiceDatabase,
-} from 'sluice';
+import { schedule, unschedule, type SluiceDatabase } from 'sluice';
+import { createQueue, purgeDeadLetters, setScheduleEnabled, updateQueue } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
 const db = useTestDatabase();
@@ -37,7 +30,7 @@ class Rollback extends Error {}
 
 describe('row counts through Kysely', () => {
   for (const where of ['instance', 'transaction'] as const) {
-    it(`updateQueue, unschedule, setScheduleEnabled and deadLetterPurge report changes (${where})`, async () => {
+    it(`updateQueue, unschedule, setScheduleEnabled and purgeDeadLetters report changes (${where})`, async () => {
       await createQueue({ db: db.current.pool, name: `counted-${where}` });
       await schedule({ db: db.current.pool, name: `s-${where}`, cron: '* * * * *', task: 'x' });
       await deadRows(3);
@@ -53,7 +46,7 @@ describe('row counts through Kysely', () => {
         );
         expect(await unschedule({ db: k, name: `s-${where}` })).toBe(true);
         expect(await unschedule({ db: k, name: `s-${where}` })).toBe(false);
-        expect(await deadLetterPurge({ db: k })).toBe(3);
+        expect(await purgeDeadLetters({ db: k })).toBe(3);
       };
       if (where === 'instance') {
         await check(kysely);

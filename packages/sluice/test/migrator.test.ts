@@ -1,17 +1,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  createQueue,
-  defineTask,
-  enqueue,
-  enqueueMany,
-  jobChannel,
-  latestVersion,
-  migrate,
-  migrations,
-  migrationScript,
-} from 'sluice';
+import { defineTask, enqueue, enqueueMany, migrate } from 'sluice';
+import { createQueue, latestVersion, migrations, migrationScript } from 'sluice/admin';
+import { jobChannel } from '../src/names.js';
 import { createTestDatabase, type TestDatabase } from '@sluice/testkit';
 import { serverUrl, useTestDatabase } from '../../../test/setup/db.js';
 

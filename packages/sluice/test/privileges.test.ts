@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createQueue, createWorker, defineTask, enqueue, Maintenance, type Logger } from 'sluice';
+import { createWorker, defineTask, enqueue, type Logger } from 'sluice';
+import { createQueue, Maintenance } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 

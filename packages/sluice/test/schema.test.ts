@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createQueue, defineTask, enqueue, enqueueMany } from 'sluice';
+import { defineTask, enqueue, enqueueMany } from 'sluice';
+import { createQueue } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 import { sluiceColumns } from './schema-columns.js';
 

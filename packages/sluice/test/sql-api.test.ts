@@ -1,15 +1,8 @@
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  cancelJob,
-  createQueue,
-  defineTask,
-  enqueue,
-  pauseQueue,
-  resumeQueue,
-  type JobOptions,
-} from 'sluice';
+import { cancelJob, defineTask, enqueue, type JobOptions } from 'sluice';
+import { createQueue, pauseQueue, resumeQueue } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
 const db = useTestDatabase();

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  createQueue,
   createWorker,
   defineTask,
   enqueue,
@@ -10,6 +9,7 @@ import {
   type Worker,
   type WorkerOptions,
 } from 'sluice';
+import { createQueue } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 

@@ -2,6 +2,7 @@
 // createWorker contract, detected at run time so the bench runs before the worker lands.
 import pg from 'pg';
 import * as sluice from 'sluice';
+import { createQueue } from 'sluice/admin';
 import { z } from 'zod';
 import { withClient } from '../lib.mjs';
 
@@ -35,7 +36,7 @@ export function workerUnavailable() {
 /** Migrates the schema and creates the bench queue in a fresh database. */
 export async function install(url) {
   await sluice.migrate({ db: url });
-  await withClient(url, (c) => sluice.createQueue({ db: c, name: QUEUE }));
+  await withClient(url, (c) => createQueue({ db: c, name: QUEUE }));
 }
 
 /** Enqueue paths: bulk (one call), one (own transaction), inTx (caller's open transaction). */

@@ -5,17 +5,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import pg from 'pg';
 import {
-  assertSchemaName,
   enqueue,
   enqueueMany,
-  createQueue,
   migrate,
-  queueStatsList,
   schedule,
   unschedule,
   waitForJob,
   type JobInfo,
 } from 'sluice';
+import { assertSchemaName, createQueue, listQueueStats } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { DEMO_QUEUES, DEMO_SQL, forSchema } from '../demo/demo-sql.js';
@@ -259,7 +257,7 @@ async function stepBulk(d: Demo): Promise<void> {
 
 async function stepStats(d: Demo): Promise<void> {
   d.n.step('8. Final stats per queue (what `sluice stats` prints)');
-  const rows = await queueStatsList({ db: d.pool, schema: d.schema });
+  const rows = await listQueueStats({ db: d.pool, schema: d.schema });
   d.n.say(statsTable(rows, false));
 }
 

@@ -1,12 +1,12 @@
 // `sluice dlq list|show|replay|purge`: dead letters, replayed through the SQL API.
 import type { Command } from 'commander';
 import {
-  deadLetterGet,
-  deadLetterList,
-  deadLetterPurge,
-  deadLetterReplay,
-  deadLetterReplayMany,
-} from 'sluice';
+  getDeadLetter,
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetter,
+  replayDeadLetters,
+} from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
 import { withDb } from '../connection.js';
@@ -42,7 +42,7 @@ export function registerDlq(program: Command): void {
         cmd: Command,
       ) => {
         const rows = await withDb(globals(cmd), (db, schema) =>
-          deadLetterList({ db, schema, queue: opts.queue, task: opts.task, limit: opts.limit }),
+          listDeadLetters({ db, schema, queue: opts.queue, task: opts.task, limit: opts.limit }),
         );
         if (opts.json) return printJson(rows);
         console.log(
@@ -52,8 +52,8 @@ export function registerDlq(program: Command): void {
               d.id,
               d.queue,
               d.task,
-              `${d.attempt}/${d.max_attempts}`,
-              shortTime(d.failed_at),
+              `${d.attempt}/${d.maxAttempts}`,
+              shortTime(d.failedAt),
               clip(d.reason, 60),
             ]),
             ['right', 'left', 'left', 'right'],
@@ -69,7 +69,7 @@ export function registerDlq(program: Command): void {
     .option('--json', 'print the dead letter as JSON')
     .addHelpText('after', examples('sluice dlq show 42'))
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-      const row = await withDb(globals(cmd), (db, schema) => deadLetterGet({ db, schema, id }));
+      const row = await withDb(globals(cmd), (db, schema) => getDeadLetter({ db, schema, id }));
       if (!row) throw new CliError(`dead letter ${id} not found`);
       if (opts.json) printJson(row);
       else console.log(formatRecord({ ...row }));
@@ -107,7 +107,7 @@ export function registerDlq(program: Command): void {
         }
         const g = globals(cmd);
         if (id !== undefined) {
-          const newId = await withDb(g, (db, schema) => deadLetterReplay({ db, schema, id }));
+          const newId = await withDb(g, (db, schema) => replayDeadLetter({ db, schema, id }));
           if (newId === null)
             throw new CliError(`dead letter ${id} not found (already replayed or purged?)`);
           if (opts.json) printJson({ id, jobId: newId });
@@ -115,7 +115,7 @@ export function registerDlq(program: Command): void {
           return;
         }
         const n = await withDb(g, (db, schema) =>
-          deadLetterReplayMany({
+          replayDeadLetters({
             db,
             schema,
             queue: opts.queue,
@@ -153,7 +153,7 @@ export function registerDlq(program: Command): void {
           );
         }
         const n = await withDb(globals(cmd), (db, schema) =>
-          deadLetterPurge({ db, schema, queue: opts.queue, before: opts.before }),
+          purgeDeadLetters({ db, schema, queue: opts.queue, before: opts.before }),
         );
         if (opts.json) printJson({ purged: n });
         else console.log(`purged ${n} dead letter${n === 1 ? '' : 's'}`);

@@ -1,7 +1,7 @@
 // `sluice doctor`: compares the live schema with what the migrations build and shows the worker
 // processes and leader. Exit 1 when something is broken, so scripts and probes can use it.
 import type { Command } from 'commander';
-import { inspectSchema, type SchemaReport } from 'sluice';
+import { inspectSchema, type SchemaReport } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
 import { withDb } from '../connection.js';

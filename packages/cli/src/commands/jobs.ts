@@ -1,6 +1,7 @@
 // `sluice jobs list|show|cancel|retry`: any job by id, wherever it lives (all_jobs view).
 import { Option, type Command } from 'commander';
-import { cancelJob, jobGet, JobNotFoundError, jobList, jobRetry, type JobState } from 'sluice';
+import { cancelJob, getJob, JobNotFoundError, type JobState } from 'sluice';
+import { listJobs, retryJob } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
 import { withDb } from '../connection.js';
@@ -36,7 +37,7 @@ export function registerJobs(program: Command): void {
         cmd: Command,
       ) => {
         const rows = await withDb(globals(cmd), (db, schema) =>
-          jobList({ db, schema, queue: opts.queue, state: opts.state, limit: opts.limit }),
+          listJobs({ db, schema, queue: opts.queue, state: opts.state, limit: opts.limit }),
         );
         if (opts.json) return printJson(rows);
         console.log(
@@ -47,9 +48,9 @@ export function registerJobs(program: Command): void {
               j.queue,
               j.task,
               j.state,
-              `${j.attempt}/${j.max_attempts}`,
-              shortTime(j.run_at),
-              shortTime(j.finished_at),
+              `${j.attempt}/${j.maxAttempts}`,
+              shortTime(j.runAt),
+              shortTime(j.finishedAt),
             ]),
             ['right', 'left', 'left', 'left', 'right'],
           ),
@@ -67,7 +68,7 @@ export function registerJobs(program: Command): void {
       examples('sluice jobs show 42', 'sluice jobs show 42 --json | jq .errors'),
     )
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-      const job = await withDb(globals(cmd), (db, schema) => jobGet({ db, schema, id }));
+      const job = await withDb(globals(cmd), (db, schema) => getJob({ db, schema, id }));
       if (!job) throw new JobNotFoundError(id);
       if (opts.json) printJson(job);
       else console.log(formatRecord({ ...job }));
@@ -83,7 +84,7 @@ export function registerJobs(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const job = await withDb(globals(cmd), async (db, schema) => {
         const ok = await cancelJob({ db, schema, id, reason: 'cancelled from the CLI' });
-        const after = await jobGet({ db, schema, id });
+        const after = await getJob({ db, schema, id });
         if (!after) throw new JobNotFoundError(id);
         if (!ok && after.state !== 'running') {
           throw new CliError(
@@ -109,8 +110,8 @@ export function registerJobs(program: Command): void {
     )
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       await withDb(globals(cmd), async (db, schema) => {
-        if (await jobRetry({ db, schema, id })) return;
-        const job = await jobGet({ db, schema, id });
+        if (await retryJob({ db, schema, id })) return;
+        const job = await getJob({ db, schema, id });
         if (!job) throw new JobNotFoundError(id);
         if (job.state === 'dead') {
           throw new CliError(`job ${id} is dead: replay it with \`sluice dlq replay ${id}\``);

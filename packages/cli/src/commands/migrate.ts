@@ -1,6 +1,7 @@
 // `sluice migrate`: install or upgrade the schema, or print the script for another tool.
 import type { Command } from 'commander';
-import { assertSchemaName, latestVersion, migrate, migrationScript } from 'sluice';
+import { migrate } from 'sluice';
+import { assertSchemaName, latestVersion, migrationScript } from 'sluice/admin';
 import { examples, globals } from '../command-helpers.js';
 import { resolveDatabaseUrl } from '../connection.js';
 import { printJson } from '../format-table.js';

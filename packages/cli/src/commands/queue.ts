@@ -1,15 +1,15 @@
 // `sluice queue create|list|pause|resume|set`: queue settings through the library's API.
 import type { Command } from 'commander';
+import { UnknownQueueError } from 'sluice';
 import {
   createQueue,
   listQueues,
   pauseQueue,
   resumeQueue,
-  UnknownQueueError,
   updateQueue,
   type QueueRow,
   type QueueSettings,
-} from 'sluice';
+} from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { withDb } from '../connection.js';

@@ -1,14 +1,14 @@
 // `sluice schedule list|enable|disable|run-now|remove`: cron schedules through the library's
 // API. Schedules are created in code with schedule(); the CLI operates the rows.
 import { InvalidArgumentError, type Command } from 'commander';
+import { unschedule } from 'sluice';
 import {
   assertName,
   listSchedules,
   runScheduleNow,
   setScheduleEnabled,
-  unschedule,
   type ScheduleRow,
-} from 'sluice';
+} from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
 import { withDb } from '../connection.js';

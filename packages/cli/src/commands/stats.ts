@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type pg from 'pg';
-import { jobHistoryCountCompletedSince, queueStatsList, type QueueStats } from 'sluice';
+import { countCompletedSince, listQueueStats, type QueueStats } from 'sluice/admin';
 import { examples, globals } from '../command-helpers.js';
 import { withDb } from '../connection.js';
 import { formatAge, formatTable } from '../format-table.js';
@@ -51,8 +51,8 @@ async function watch(db: pg.Pool, schema: string, isJson: boolean): Promise<void
   try {
     let since: string | null = null;
     while (!stop.signal.aborted) {
-      const rows = await queueStatsList({ db, schema });
-      const done = await jobHistoryCountCompletedSince({ db, schema, since });
+      const rows = await listQueueStats({ db, schema });
+      const done = await countCompletedSince({ db, schema, since });
       const seconds = since === null ? 0 : (Date.parse(done.now) - Date.parse(since)) / 1000;
       since = done.now;
       const lines: StatsLine[] = rows.map((r) => ({
@@ -92,7 +92,7 @@ export function registerStats(program: Command): void {
     .action(async (opts: { watch?: boolean; json?: boolean }, cmd: Command) => {
       await withDb(globals(cmd), async (db, schema) => {
         if (opts.watch) return watch(db, schema, opts.json === true);
-        const rows = await queueStatsList({ db, schema });
+        const rows = await listQueueStats({ db, schema });
         if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         else console.log(statsTable(rows, false));
       });

@@ -3,13 +3,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import {
-  assertSchemaCurrent,
-  assertSchemaName,
-  createWorker,
-  handleSignals,
-  type Task,
-} from 'sluice';
+import { createWorker, handleSignals, type Task } from 'sluice';
+import { assertSchemaCurrent, assertSchemaName } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { resolveDatabaseUrl, type GlobalOptions } from '../connection.js';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { PeriodicLoop } from '../periodic-loop.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
@@ -16,7 +16,7 @@ import {
   parentsAnalyze,
   parentsAnalyzeDue,
 } from '../queries/maintenance.js';
-import type { PartDeps } from '../scheduler/cron-scheduler.js';
+import type { ServiceDeps } from '../service.js';
 
 const maintenanceConfigSchema = z
   .object({
@@ -76,7 +76,7 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
   // Local guard besides pg_stat's last_analyze, whose updates may lag a little.
   #lastAnalyzeAt = 0;
 
-  constructor(deps: PartDeps, config: MaintenanceConfig = {}) {
+  constructor(deps: ServiceDeps, config: MaintenanceConfig = {}) {
     super();
     const parsed = maintenanceConfigSchema.safeParse(config);
     if (!parsed.success) {

@@ -3,10 +3,10 @@
 // queries/schedule.ts), so no leader is needed for correctness; running it on the leader only
 // saves queries.
 import { EventEmitter } from 'node:events';
-import type pg from 'pg';
 import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
+import type { ServiceDeps } from '../service.js';
 import { PeriodicLoop } from '../periodic-loop.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
@@ -33,14 +33,6 @@ const cronSchedulerConfigSchema = z
 
 /** Settings of a {@link CronScheduler}; every field has a default. */
 export type CronSchedulerConfig = z.input<typeof cronSchedulerConfigSchema>;
-
-/** What every long-running part is given. */
-export interface PartDeps {
-  pool: pg.Pool;
-  /** Schema Sluice was migrated into. */
-  schema: string;
-  logger: Logger;
-}
 
 /** One pass over the due schedules. */
 export interface CronPassSummary {
@@ -89,7 +81,7 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
   /** Until the next tick after the last pass (ms), when sooner than tickIntervalMs. */
   #nextDueInMs: number | undefined;
 
-  constructor(deps: PartDeps, config: CronSchedulerConfig = {}) {
+  constructor(deps: ServiceDeps, config: CronSchedulerConfig = {}) {
     super();
     const parsed = cronSchedulerConfigSchema.safeParse(config);
     if (!parsed.success) {

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import type { Logger, Task } from '../define-task.js';
+import type { Task } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { InvalidOptionsError } from '../errors.js';
 import {
   jobCancelRunning,

@@ -2,7 +2,7 @@
 // same kind ends, so under load many outcomes share one statement and at idle one waits no time.
 import { EventEmitter } from 'node:events';
 import type { Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { jobComplete, jobFail, jobRelease } from '../queries/job-worker.js';
 
 export interface Token {

@@ -2,7 +2,7 @@
 // (one statement for all of them, by lease token), and picks up cancellations requested for them.
 import { hostname } from 'node:os';
 import type { Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { jobExtendLeases } from '../queries/job-worker.js';
 import { workerHeartbeat, workerRegister, workerUnregister } from '../queries/worker.js';
 

@@ -3,7 +3,7 @@
 // A worker that fails to renew steps down at once and stops its services, so two leaders never
 // act on purpose at the same time; the services are written to be safe if they briefly do.
 import type { Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { jobRescueExpired } from '../queries/job-worker.js';
 import {
   eventListenerDeleteStale,

@@ -1,5 +1,5 @@
 // The default logger: JSON lines on stderr, pino-compatible in shape. Level from SLUICE_LOG_LEVEL.
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 } as const;
 type Level = keyof typeof LEVELS;

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import pgListen, { type Subscriber } from 'pg-listen';
 import type pg from 'pg';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { cancelChannel, jobChannel } from '../names.js';
 
 // pg-listen is CommonJS with `exports.default`; under NodeNext its default import is the module.

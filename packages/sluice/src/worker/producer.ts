@@ -2,7 +2,7 @@
 // by the poll (always on) and by finished jobs. One statement per queue names the queue, so the
 // planner prunes to its partition; up to two claims run at once.
 import type { Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import {
   jobClaim,
   jobClaimLimited,

@@ -3,7 +3,7 @@
 // job as not yet started; most jobs finish within the delay and their finishing statement fills
 // started_at instead, so a drain of short jobs writes no start marks at all.
 import type { Executor } from '../db.js';
-import type { Logger } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import { jobMarkStarted } from '../queries/job-worker.js';
 import type { RunningJob } from './running-job.js';
 

@@ -1,6 +1,7 @@
 // Options of createWorker, validated at the boundary with their defaults.
 import { z } from 'zod';
-import type { Logger, Task } from '../define-task.js';
+import type { Task } from '../define-task.js';
+import type { Logger } from '../logger.js';
 import type { LeaderService } from './leader.js';
 
 export const workerOptionsSchema = z

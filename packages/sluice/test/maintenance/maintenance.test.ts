@@ -1,12 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '@sluice/testkit';
-import {
-  createQueue,
-  InvalidOptionsError,
-  Maintenance,
-  type MaintenanceConfig,
-  type Logger,
-} from 'sluice';
+import { InvalidOptionsError, type Logger } from 'sluice';
+import { createQueue, Maintenance, type MaintenanceConfig } from 'sluice/admin';
 import { useTestDatabase } from '../../../../test/setup/db.js';
 
 const db = useTestDatabase();

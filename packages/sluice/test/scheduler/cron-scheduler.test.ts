@@ -1,14 +1,8 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '@sluice/testkit';
-import {
-  CronScheduler,
-  InvalidOptionsError,
-  schedule,
-  type CronSchedulerConfig,
-  type Logger,
-  type ScheduleFiredEvent,
-} from 'sluice';
+import { InvalidOptionsError, schedule, type Logger } from 'sluice';
+import { CronScheduler, type CronSchedulerConfig, type ScheduleFiredEvent } from 'sluice/admin';
 import { useTestDatabase } from '../../../../test/setup/db.js';
 
 const db = useTestDatabase();

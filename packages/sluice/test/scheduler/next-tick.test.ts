@@ -1,6 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { describe, expect, it } from 'vitest';
-import { canonicalTimezone, InvalidTimezoneError, nextTick } from 'sluice';
+import { InvalidTimezoneError } from '../../src/scheduler/schedule-errors.js';
+import { canonicalTimezone, nextTick } from '../../src/scheduler/next-tick.js';
 
 const NY = 'America/New_York';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planTicks, type TickPlanInput } from 'sluice';
+import { planTicks, type TickPlanInput } from '../../src/scheduler/plan-ticks.js';
 
 const iso = (ds: Date[]) => ds.map((d) => d.toISOString());
 

@@ -1,21 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  createQueue,
   defineTask,
-  getSchedule,
   InvalidCronError,
   InvalidNameError,
   InvalidPayloadError,
   InvalidTimezoneError,
-  listSchedules,
   PayloadTooLargeError,
-  runScheduleNow,
   schedule,
-  setScheduleEnabled,
   unschedule,
   UnknownQueueError,
 } from 'sluice';
+import {
+  createQueue,
+  getSchedule,
+  listSchedules,
+  runScheduleNow,
+  setScheduleEnabled,
+} from 'sluice/admin';
 import { useTestDatabase } from '../../../../test/setup/db.js';
 
 const db = useTestDatabase();

@@ -1,0 +1,60 @@
+// The sluice/admin face: what operators' tools use (the CLI, the dashboard, metrics). Rows are
+// camelCase objects, functions are named verb first, every one takes `{ db, schema? }`.
+export {
+  createQueue,
+  updateQueue,
+  pauseQueue,
+  resumeQueue,
+  getQueue,
+  listQueues,
+  cancelJob,
+} from '../queues.js';
+export type { QueueSettings, QueueRow } from '../queues.js';
+export { getJob } from '../job-status.js';
+export type { JobInfo } from '../job-status.js';
+export { listJobs, retryJob } from './jobs.js';
+export {
+  listDeadLetters,
+  getDeadLetter,
+  replayDeadLetter,
+  replayDeadLetters,
+  purgeDeadLetters,
+} from './dead-letters.js';
+export type { DeadLetterInfo } from './dead-letters.js';
+export { listQueueStats, countCompletedSince } from './stats.js';
+export type { QueueStats } from './stats.js';
+export {
+  listSchedules,
+  getSchedule,
+  unschedule,
+  setScheduleEnabled,
+  runScheduleNow,
+} from '../scheduler/schedule.js';
+export type { ScheduleRow } from '../scheduler/schedule.js';
+export { inspectSchema } from '../doctor.js';
+export type {
+  InspectSchemaOptions,
+  SchemaReport,
+  SchemaProblem,
+  SchemaProblemCode,
+  WorkerStatus,
+  LeaderStatus,
+} from '../doctor.js';
+export { migrations, migrationScript, latestVersion, assertSchemaCurrent } from '../migrator.js';
+export type { Migration } from '../migrator.js';
+export { Maintenance } from '../maintenance/maintenance.js';
+export type {
+  MaintenanceConfig,
+  MaintenanceEvents,
+  MaintenanceRun,
+} from '../maintenance/maintenance.js';
+export { CronScheduler } from '../scheduler/cron-scheduler.js';
+export type {
+  CronSchedulerConfig,
+  CronSchedulerEvents,
+  CronPassSummary,
+  ScheduleFiredEvent,
+} from '../scheduler/cron-scheduler.js';
+export type { LeaderService } from '../worker/leader.js';
+export { assertName, assertSchemaName } from '../names.js';
+export type { Target } from '../target.js';
