@@ -10,6 +10,7 @@ export type SluiceErrorCode =
   | 'UNKNOWN_TASK'
   | 'JOB_NOT_FOUND'
   | 'SCHEMA_OUT_OF_DATE'
+  | 'SCHEMA_NOT_MIGRATED'
   | 'TIMEOUT'
   | 'PERMANENT'
   | 'DATABASE';
@@ -116,6 +117,22 @@ export class SchemaOutOfDateError extends SluiceError {
     super(
       'SCHEMA_OUT_OF_DATE',
       `schema "${schema}" is at migration ${applied}, this version needs ${expected}: run \`sluice migrate\``,
+    );
+  }
+}
+
+/** A statement met a missing Sluice schema, table or function: nothing (or too little) is migrated. */
+export class SchemaNotMigratedError extends SluiceError {
+  override name = 'SchemaNotMigratedError';
+  constructor(
+    readonly schema: string,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(
+      'SCHEMA_NOT_MIGRATED',
+      `schema "${schema}" is not migrated${reason}: run \`sluice migrate\` or migrate() from the library`,
+      options,
     );
   }
 }
