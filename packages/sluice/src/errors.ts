@@ -11,6 +11,7 @@ export type SluiceErrorCode =
   | 'JOB_NOT_FOUND'
   | 'SCHEMA_OUT_OF_DATE'
   | 'SCHEMA_NOT_MIGRATED'
+  | 'DATABASE_UNREACHABLE'
   | 'TIMEOUT'
   | 'PERMANENT'
   | 'DATABASE';
@@ -135,6 +136,33 @@ export class SchemaNotMigratedError extends SluiceError {
       options,
     );
   }
+}
+
+/** The database did not answer before the deadline of `waitForDatabase()`. */
+export class DatabaseUnreachableError extends SluiceError {
+  override name = 'DatabaseUnreachableError';
+  constructor(
+    readonly attempts: number,
+    readonly elapsedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? `: ${describeCause(options.cause)}` : '';
+    super(
+      'DATABASE_UNREACHABLE',
+      `database unreachable after ${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s${reason}`,
+      options,
+    );
+  }
+}
+
+// Node 20 reports a refused localhost connection as an AggregateError with an empty message.
+function describeCause(err: Error): string {
+  const inner = (err as { errors?: unknown[] }).errors?.[0];
+  if (!err.message && inner instanceof Error) return describeCause(inner);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && !err.message.includes(code)
+    ? `${code} ${err.message}`
+    : err.message;
 }
 
 /** A handler ran past its task's `timeoutMs`, or a wait ran out. */

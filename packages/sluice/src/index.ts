@@ -39,6 +39,8 @@ export {
 } from './queries/admin.js';
 export type { AdminTarget, QueueStats, JobRow, DeadLetterRow } from './queries/admin.js';
 export * from './errors.js';
+export { waitForDatabase, isTransientConnectionError } from './wait-for-database.js';
+export type { WaitForDatabaseOptions, DatabaseAttempt } from './wait-for-database.js';
 export type * from './types.js';
 export { createWorker, Worker } from './worker/worker.js';
 export { handleSignals } from './worker/signals.js';
