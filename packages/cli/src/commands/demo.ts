@@ -18,6 +18,7 @@ import {
 } from 'sluice';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
+import { resolveDatabaseUrl } from '../connection.js';
 import { DEMO_QUEUES, DEMO_SQL, forSchema } from '../demo/demo-sql.js';
 import { bulkNoop, flakyCharge, sendOrderEmail, syncInvoice, tick } from '../demo/demo-tasks.js';
 import {
@@ -28,7 +29,6 @@ import {
   type DemoWorker,
 } from '../demo/demo-workers.js';
 import { Narrator } from '../demo/narrator.js';
-import { resolveDatabaseUrlKeepingSignals } from './work.js';
 import { statsTable } from './stats.js';
 
 const BULK_JOBS = 20_000;
@@ -276,7 +276,7 @@ async function runDemo(cmd: Command): Promise<void> {
   const schema = assertSchemaName(g.schema);
   const isEmbedded = !(g.databaseUrl ?? process.env.DATABASE_URL);
   const startedAt = Date.now();
-  const url = await resolveDatabaseUrlKeepingSignals(g);
+  const url = await resolveDatabaseUrl(g);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => undefined);
   const d: Demo = { pool, url, schema, n: new Narrator(), workers: [] };
