@@ -18,7 +18,7 @@ import {
 } from 'sluice';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
-import { resolveDatabaseUrl } from '../connection.js';
+import { redactUrl, resolveDatabaseUrl } from '../connection.js';
 import { DEMO_QUEUES, DEMO_SQL, forSchema } from '../demo/demo-sql.js';
 import { bulkNoop, flakyCharge, sendOrderEmail, syncInvoice, tick } from '../demo/demo-tasks.js';
 import {
@@ -72,23 +72,13 @@ async function waitJob(d: Demo, id: string, what: string): Promise<JobInfo> {
   });
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(DATABASE_URL)';
-  }
-}
-
 async function setUp(d: Demo, isEmbedded: boolean): Promise<void> {
   const { n } = d;
   n.step('0. Set-up');
   n.say(
     isEmbedded
-      ? `Embedded Postgres under ./.sluice: ${redact(d.url)} (no install, no Docker)`
-      : `Postgres from DATABASE_URL: ${redact(d.url)}`,
+      ? `Embedded Postgres under ./.sluice: ${redactUrl(d.url)} (no install, no Docker)`
+      : `Postgres from DATABASE_URL: ${redactUrl(d.url)}`,
   );
   const applied = await migrate({ db: d.url, schema: d.schema });
   n.say(

@@ -1,9 +1,17 @@
 // `sluice work --tasks ./tasks.js`: one worker process running the tasks a module exports.
 import { InvalidArgumentError, type Command } from 'commander';
-import { assertSchemaCurrent, assertSchemaName, createLogger, createWorker } from 'sluice';
-import { CliError } from '../cli-error.js';
+import {
+  assertSchemaCurrent,
+  assertSchemaName,
+  createLogger,
+  createWorker,
+  DatabaseUnreachableError,
+  waitForDatabase,
+  type Logger,
+} from 'sluice';
+import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
-import { resolveDatabaseUrl } from '../connection.js';
+import { redactUrl, resolveDatabaseUrl } from '../connection.js';
 import { loadTasks } from '../load-tasks.js';
 import { nameOf, positiveInt } from '../parse-args.js';
 import { onStopSignal, stopSignal, type StopRequestedError } from '../stop-signals.js';
@@ -17,6 +25,7 @@ interface WorkOptions {
   leaseMs?: number;
   graceMs?: number;
   listen: boolean;
+  connectTimeoutMs?: number;
 }
 
 function nonNegativeInt(value: string): number {
@@ -41,6 +50,30 @@ async function assertSchemaInstalled(url: string, schema: string): Promise<void>
       });
     }
     throw err;
+  }
+}
+
+// Workers and Postgres start in any order (Compose, Kubernetes): wait for the server, logging
+// each failed attempt, forever unless --connect-timeout-ms says otherwise.
+async function waitForServer(url: string, timeoutMs: number | undefined, logger: Logger) {
+  try {
+    await waitForDatabase({
+      db: url,
+      deadlineMs: timeoutMs,
+      signal: stopSignal,
+      // One short line per attempt: the stack of a refused connection says nothing more.
+      onAttempt: ({ attempt, error, delayMs }) =>
+        logger.warn(
+          { attempt, retryInMs: delayMs, error: describeError(error) },
+          'database not reachable yet',
+        ),
+    });
+  } catch (err) {
+    if (!(err instanceof DatabaseUnreachableError)) throw err;
+    throw new CliError(
+      `gave up reaching ${redactUrl(url)} (--connect-timeout-ms ${timeoutMs}): ${err.message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -75,6 +108,11 @@ export function registerWork(program: Command): void {
       'on SIGTERM, let running jobs finish this long before aborting them (default 25000)',
       nonNegativeInt,
     )
+    .option(
+      '--connect-timeout-ms <n>',
+      'at start-up, give up if the database is not reachable for this long (default: wait forever)',
+      nonNegativeInt,
+    )
     .option('--no-listen', 'poll only, no LISTEN (for PgBouncer transaction pooling)')
     .addHelpText(
       'after',
@@ -82,6 +120,7 @@ export function registerWork(program: Command): void {
         'sluice work --tasks ./tasks.js',
         'sluice work --tasks ./tasks.js --queue mail --queue reports --concurrency 20',
         'DATABASE_URL=postgres://app@db/app sluice work --tasks ./dist/tasks.js --no-listen',
+        'sluice work --tasks ./tasks.js --connect-timeout-ms 60000',
       ),
     )
     .action(async (opts: WorkOptions, cmd: Command) => {
@@ -101,6 +140,12 @@ export function registerWork(program: Command): void {
       if (isStopped()) return;
       const url = await resolveDatabaseUrl(g);
       if (isStopped()) return;
+      try {
+        await waitForServer(url, opts.connectTimeoutMs, logger);
+      } catch (err) {
+        if (isStopped()) return;
+        throw err;
+      }
       await assertSchemaInstalled(url, schema);
       if (isStopped()) return;
       const worker = createWorker({
