@@ -10,6 +10,17 @@ export interface GlobalOptions {
   schema: string;
 }
 
+/** `url` with its password replaced by `***`, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(the database URL)';
+  }
+}
+
 /** The connection URL for these options; starts the embedded server when none is given. */
 export async function resolveDatabaseUrl(globals: GlobalOptions): Promise<string> {
   const url = globals.databaseUrl ?? process.env.DATABASE_URL;

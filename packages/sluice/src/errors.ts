@@ -10,6 +10,8 @@ export type SluiceErrorCode =
   | 'UNKNOWN_TASK'
   | 'JOB_NOT_FOUND'
   | 'SCHEMA_OUT_OF_DATE'
+  | 'SCHEMA_NOT_MIGRATED'
+  | 'DATABASE_UNREACHABLE'
   | 'TIMEOUT'
   | 'PERMANENT'
   | 'DATABASE';
@@ -118,6 +120,49 @@ export class SchemaOutOfDateError extends SluiceError {
       `schema "${schema}" is at migration ${applied}, this version needs ${expected}: run \`sluice migrate\``,
     );
   }
+}
+
+/** A statement met a missing Sluice schema, table or function: nothing (or too little) is migrated. */
+export class SchemaNotMigratedError extends SluiceError {
+  override name = 'SchemaNotMigratedError';
+  constructor(
+    readonly schema: string,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(
+      'SCHEMA_NOT_MIGRATED',
+      `schema "${schema}" is not migrated${reason}: run \`sluice migrate\` or migrate() from the library`,
+      options,
+    );
+  }
+}
+
+/** The database did not answer before the deadline of `waitForDatabase()`. */
+export class DatabaseUnreachableError extends SluiceError {
+  override name = 'DatabaseUnreachableError';
+  constructor(
+    readonly attempts: number,
+    readonly elapsedMs: number,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? `: ${describeCause(options.cause)}` : '';
+    super(
+      'DATABASE_UNREACHABLE',
+      `database unreachable after ${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s${reason}`,
+      options,
+    );
+  }
+}
+
+// Node 20 reports a refused localhost connection as an AggregateError with an empty message.
+function describeCause(err: Error): string {
+  const inner = (err as { errors?: unknown[] }).errors?.[0];
+  if (!err.message && inner instanceof Error) return describeCause(inner);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && !err.message.includes(code)
+    ? `${code} ${err.message}`
+    : err.message;
 }
 
 /** A handler ran past its task's `timeoutMs`, or a wait ran out. */

@@ -9,6 +9,8 @@ export type { JobOptions, EnqueuedJob, BulkJob } from './enqueue.js';
 export type { Target } from './target.js';
 export type { DbTarget, PgQueryable } from './db.js';
 export type { RetryPolicy } from './retry-policy.js';
+export { waitForDatabase, isTransientConnectionError } from './wait-for-database.js';
+export type { WaitForDatabaseOptions, DatabaseAttempt } from './wait-for-database.js';
 export { snooze, cancel } from './job-directive.js';
 export { cancelJob } from './queues.js';
 export { getJob, waitForJob } from './job-status.js';

@@ -16,6 +16,7 @@ import {
 import { assertSchemaName, createQueue, listQueueStats } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
+import { redactUrl, resolveDatabaseUrl } from '../connection.js';
 import { DEMO_QUEUES, DEMO_SQL, forSchema } from '../demo/demo-sql.js';
 import { bulkNoop, flakyCharge, sendOrderEmail, syncInvoice, tick } from '../demo/demo-tasks.js';
 import {
@@ -26,7 +27,6 @@ import {
   type DemoWorker,
 } from '../demo/demo-workers.js';
 import { Narrator } from '../demo/narrator.js';
-import { resolveDatabaseUrlKeepingSignals } from './work.js';
 import { statsTable } from './stats.js';
 
 const BULK_JOBS = 20_000;
@@ -70,23 +70,13 @@ async function waitJob(d: Demo, id: string, what: string): Promise<JobInfo> {
   });
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(DATABASE_URL)';
-  }
-}
-
 async function setUp(d: Demo, isEmbedded: boolean): Promise<void> {
   const { n } = d;
   n.step('0. Set-up');
   n.say(
     isEmbedded
-      ? `Embedded Postgres under ./.sluice: ${redact(d.url)} (no install, no Docker)`
-      : `Postgres from DATABASE_URL: ${redact(d.url)}`,
+      ? `Embedded Postgres under ./.sluice: ${redactUrl(d.url)} (no install, no Docker)`
+      : `Postgres from DATABASE_URL: ${redactUrl(d.url)}`,
   );
   const applied = await migrate({ db: d.url, schema: d.schema });
   n.say(
@@ -274,7 +264,7 @@ async function runDemo(cmd: Command): Promise<void> {
   const schema = assertSchemaName(g.schema);
   const isEmbedded = !(g.databaseUrl ?? process.env.DATABASE_URL);
   const startedAt = Date.now();
-  const url = await resolveDatabaseUrlKeepingSignals(g);
+  const url = await resolveDatabaseUrl(g);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => undefined);
   const d: Demo = { pool, url, schema, n: new Narrator(), workers: [] };

