@@ -1,6 +1,6 @@
 // One way to run a statement on whatever the caller hands us: a pg Pool, PoolClient or Client
 // (possibly inside the caller's open transaction), or a Kysely instance or Transaction.
-import { CompiledQuery, type Kysely } from 'kysely';
+import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
 import { InvalidOptionsError, SchemaNotMigratedError } from './errors.js';
 
@@ -12,9 +12,23 @@ export interface PgQueryable {
   ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
+/**
+ * The part of a Kysely instance or transaction Sluice uses, written out so that kysely is neither
+ * imported at run time nor needed by the type declarations of those who do not use it.
+ */
+export interface KyselyExecutor {
+  executeQuery<R>(query: {
+    readonly sql: string;
+    readonly parameters: readonly unknown[];
+    // any: Kysely's own operation-node type, which these declarations must not name.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    readonly query: any;
+    readonly queryId: { readonly queryId: string };
+  }): Promise<{ rows: R[]; numAffectedRows?: bigint }>;
+}
+
 /** Where a statement runs: the caller's pg client or pool, or a Kysely instance/transaction. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any database shape is accepted
-export type DbTarget = PgQueryable | Kysely<any>;
+export type DbTarget = PgQueryable | KyselyExecutor;
 
 /** A resolved target: runs one parameterised statement and returns its rows. */
 export interface Executor {
@@ -26,7 +40,7 @@ export interface Executor {
   ): Promise<{ rows: R[]; rowCount: number }>;
 }
 
-function isKysely(db: object): db is Kysely<unknown> {
+function isKysely(db: object): db is KyselyExecutor {
   return typeof (db as { executeQuery?: unknown }).executeQuery === 'function';
 }
 
@@ -58,6 +72,17 @@ async function mapped<T>(running: Promise<T>, text: string): Promise<T> {
   }
 }
 
+// What Kysely's CompiledQuery.raw builds: a RawNode of the whole text, its parameters, and a
+// query id (plugins key per-query state on it).
+function rawQuery(sql: string, parameters: unknown[]) {
+  return {
+    sql,
+    parameters,
+    query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] },
+    queryId: { queryId: randomUUID() },
+  };
+}
+
 /** Wraps a {@link DbTarget} as an {@link Executor}; throws a typed error for anything else. */
 export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (db == null || typeof db !== 'object') {
@@ -69,7 +94,7 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (isKysely(db)) {
     return {
       async query<R>(text: string, values: unknown[] = []) {
-        const res = await mapped(db.executeQuery<R>(CompiledQuery.raw(text, values)), text);
+        const res = await mapped(db.executeQuery<R>(rawQuery(text, values)), text);
         // Kysely reports affected rows separately: a statement without RETURNING has no rows.
         const affected = res.numAffectedRows;
         return {

@@ -1,7 +1,17 @@
 // Row types of the Sluice schema: the one source of truth for Kysely and for query results.
 // Keep in step with migrations/: packages/sluice/test/schema.test.ts compares them with the
 // migrated schema.
-import type { ColumnType, Generated } from 'kysely';
+
+// Kysely's column markers, written out (the same shape, so Kysely reads them as its own) so that
+// these declarations do not need kysely installed.
+/** A column whose select, insert and update types differ (Kysely's ColumnType). */
+interface ColumnType<S, I = S, U = S> {
+  readonly __select__: S;
+  readonly __insert__: I;
+  readonly __update__: U;
+}
+/** A column the database fills in: optional on insert (Kysely's Generated). */
+type Generated<S> = ColumnType<S, S | undefined, S>;
 
 /** Timestamps come back from pg as Date; inserts may pass Date or an ISO string. */
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
