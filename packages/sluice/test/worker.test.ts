@@ -17,7 +17,7 @@ const db = useTestDatabase();
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const workers: Worker[] = [];
 
-function start(options: Omit<WorkerOptions, 'db'>) {
+function start(options: Omit<WorkerOptions, 'db'> & { db?: WorkerOptions['db'] }) {
   const w = createWorker({ db: db.current.url, logger: quiet, pollIntervalMs: 200, ...options });
   workers.push(w);
   return w.start().then(() => w);
@@ -35,6 +35,37 @@ async function q<T = Record<string, unknown>>(text: string, values: unknown[] = 
 }
 
 describe('worker', () => {
+  it('takes a pg.Pool as db, copying its settings into a pool of its own, and commits durably on request', async () => {
+    const pg = (await import('pg')).default;
+    const appName = `user-pool-${Date.now()}`;
+    const userPool = new pg.Pool({
+      connectionString: db.current.url,
+      max: 2,
+      application_name: appName,
+    });
+    try {
+      const task = defineTask({ name: 'pooled', schema: z.object({}) }).handle(() => 'ok');
+      const { id } = await enqueue(task, {}, { db: userPool });
+      const w = await start({ db: userPool, tasks: [task], commitMode: 'durable', concurrency: 4 });
+      await eventually(async () => {
+        const [r] = await q(`SELECT state FROM sluice.job_history WHERE id = $1`, [id]);
+        expect(r).toEqual({ state: 'completed' });
+      });
+      // The worker's connections carry the pool's settings: at most its max and LISTEN, besides
+      // the user's own idle connection from the enqueue.
+      const [row] = await q<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`,
+        [appName],
+      );
+      expect(row!.n).toBeGreaterThan(1);
+      expect(row!.n).toBeLessThanOrEqual(1 + 2 + 1);
+      await w.stop({ graceMs: 1000 });
+      expect(userPool.totalCount).toBeLessThanOrEqual(1); // only the enqueue used it
+    } finally {
+      await userPool.end();
+    }
+  });
+
   it('runs every job once and moves it to history with its result', async () => {
     const seen = new Map<number, number>();
     const createdAt = new Map<string, Date>();

@@ -22,7 +22,7 @@ import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
 import { logFields, RunningJob, type RunningJobHost } from './running-job.js';
-import { workerOptionsSchema, type WorkerOptions } from './worker-options.js';
+import { poolConfigOf, workerOptionsSchema, type WorkerOptions } from './worker-options.js';
 
 /** A finished or failed job as events report it. */
 export interface JobEvent {
@@ -108,14 +108,15 @@ export class Worker extends EventEmitter {
         }),
       finish: (entry, outcome) => this.finish(entry, outcome),
     };
-    const connection: pg.PoolConfig =
-      typeof this.o.db === 'string' ? { connectionString: this.o.db } : this.o.db;
-    // Worker statements may be lost in a server crash without harm (the job just runs again), so
-    // they skip the commit flush; producers' transactions are never touched.
+    const connection = poolConfigOf(this.o.db);
+    // In the default 'async' commit mode, worker statements may be lost in a server crash without
+    // harm (the job just runs again), so they skip the commit flush; producers' transactions are
+    // never touched.
+    const commitOption = this.o.commitMode === 'async' ? '-c synchronous_commit=off' : '';
     this.pool = new pg.Pool({
       max: 4,
       ...connection,
-      options: [connection.options, '-c synchronous_commit=off'].filter(Boolean).join(' '),
+      options: [connection.options, commitOption].filter(Boolean).join(' '),
     });
     this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
     this.db = toExecutor(this.pool);
