@@ -64,7 +64,7 @@ it(
     // Each job runs at its tick; ticks are consecutive seconds from the first one on.
     jobs.forEach((j, i) => {
       expect(j.run_at.toISOString()).toBe(ticks[i]);
-      expect(j.run_at.getTime()).toBe(created.next_run_at!.getTime() + i * 1000);
+      expect(j.run_at.getTime()).toBe(created.nextRunAt!.getTime() + i * 1000);
     });
     // The schedule stopped right after the last job: no tick was advanced past without its job.
     const [after] = await rows<{ next_run_at: Date }>(

@@ -55,7 +55,7 @@ describe('sluice schedule', () => {
 
     const listed = JSON.parse(ok(await sluice('schedule', 'list', '--json')).stdout);
     expect(listed).toMatchObject([
-      { name: 'every-minute', cron: '* * * * *', timezone: 'UTC', missed_policy: 'run_all' },
+      { name: 'every-minute', cron: '* * * * *', timezone: 'UTC', missedPolicy: 'run_all' },
       {
         name: 'nightly-report',
         cron: '0 2 * * *',
@@ -63,7 +63,7 @@ describe('sluice schedule', () => {
         task: 'send-report',
         queue: 'default',
         payload: { kind: 'daily' },
-        is_enabled: true,
+        isEnabled: true,
       },
     ]);
     const table = ok(await sluice('schedule', 'list')).stdout.split('\n');

@@ -23,6 +23,7 @@ export interface JobContext {
   logger: Logger;
 }
 
+/** A task's handler: its return value is the job's result (JSON), a throw fails the attempt. */
 export type TaskHandler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => unknown;
 
 // A zod 4 schema from another copy of zod (the app's own) carries `_zod` and works too.
@@ -56,6 +57,7 @@ const taskOptionsSchema = z
   })
   .strict();
 
+/** Options of {@link defineTask}; `name` and `schema` are required. */
 export interface TaskOptions<S extends z.ZodType> {
   /** Task name: 1-128 letters, digits or `_ . - :`. */
   name: string;

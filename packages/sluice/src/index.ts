@@ -23,7 +23,7 @@ export type { WorkerOptions } from './worker/worker-options.js';
 export { handleSignals } from './worker/signals.js';
 export { createLogger } from './worker/logger.js';
 export { schedule, unschedule } from './scheduler/schedule.js';
-export type { ScheduleOptions } from './scheduler/schedule.js';
+export type { ScheduleOptions, ScheduleInfo } from './scheduler/schedule.js';
 export type { MissedPolicy } from './scheduler/plan-ticks.js';
 export { migrate } from './migrator.js';
 export type { MigrateOptions } from './migrator.js';

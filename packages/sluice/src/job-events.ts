@@ -16,7 +16,14 @@ export interface JobEventInfo {
   queue: string;
 }
 
-/** Emits 'completed', 'retried', 'dead' and 'cancelled' with {@link JobEventInfo}. */
+/**
+ * Emits 'completed', 'retried', 'dead' and 'cancelled' with {@link JobEventInfo}; made by
+ * {@link listenJobEvents}.
+ * @example
+ * const events = await listenJobEvents({ db: process.env.DATABASE_URL! });
+ * events.on('dead', ({ id, queue }) => alert(`job ${id} of ${queue} is dead`));
+ * await events.close();
+ */
 export class JobEvents extends EventEmitter {
   private readonly notifier: Notifier;
   private readonly pool: pg.Pool;

@@ -44,12 +44,18 @@ export function migrations(schema = 'sluice'): Migration[] {
     }));
 }
 
-/** The newest migration version this library needs. */
+/**
+ * The newest migration version this library needs.
+ * @example if (appliedVersion < latestVersion()) console.warn('run sluice migrate');
+ */
 export function latestVersion(): number {
   return Math.max(...migrations().map((m) => m.version));
 }
 
-/** A full script for teams that run SQL through their own migration tool (idempotent). */
+/**
+ * A full script for teams that run SQL through their own migration tool (idempotent).
+ * @example writeFileSync('migrations/20260101_sluice.sql', migrationScript());
+ */
 export function migrationScript(schema = 'sluice'): string {
   const parts = migrations(schema).map(
     (m) =>
@@ -145,7 +151,10 @@ export async function migrate(options: MigrateOptions): Promise<number[]> {
   });
 }
 
-/** Throws {@link SchemaOutOfDateError} unless every shipped migration is applied. */
+/**
+ * Throws {@link SchemaOutOfDateError} unless every shipped migration is applied.
+ * @example await assertSchemaCurrent({ db: pool }); // at start-up, before serving
+ */
 export async function assertSchemaCurrent(options: MigrateOptions): Promise<void> {
   const schema = assertSchemaName(options.schema ?? 'sluice');
   const expected = latestVersion();

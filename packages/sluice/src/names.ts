@@ -5,13 +5,19 @@ import { InvalidNameError } from './errors.js';
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
-/** Throws {@link InvalidNameError} unless `value` is a valid queue/task/schedule name. */
+/**
+ * Throws {@link InvalidNameError} unless `value` is a valid queue/task/schedule name.
+ * @example const queue = assertName('queue', input); // 1-128 of letters, digits, _ . - :
+ */
 export function assertName(kind: 'queue' | 'task' | 'schedule', value: unknown): string {
   if (typeof value !== 'string' || !NAME.test(value)) throw new InvalidNameError(kind, value);
   return value;
 }
 
-/** Throws unless `value` is a lower-case SQL identifier usable as the schema name. */
+/**
+ * Throws unless `value` is a lower-case SQL identifier usable as the schema name.
+ * @example const schema = assertSchemaName(process.env.SLUICE_SCHEMA ?? 'sluice');
+ */
 export function assertSchemaName(value: unknown): string {
   if (typeof value !== 'string' || !SCHEMA.test(value)) throw new InvalidNameError('schema', value);
   return value;

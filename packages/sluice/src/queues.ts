@@ -87,35 +87,49 @@ export async function updateQueue(options: EnqueueTarget & QueueSettings): Promi
   return queueUpdate(exec, schema, parseSettings(settings));
 }
 
-/** Stops new starts of a queue's jobs on every worker; running jobs finish. */
+/**
+ * Stops new starts of a queue's jobs on every worker; running jobs finish.
+ * @example await pauseQueue({ db: pool, name: 'mail' }); // or: select sluice.pause_queue('mail')
+ */
 export async function pauseQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
   const { exec, schema } = target(options);
   return queueSetPaused(exec, schema, assertName('queue', options.name), true);
 }
 
-/** Lets workers start a paused queue's jobs again. */
+/**
+ * Lets workers start a paused queue's jobs again.
+ * @example await resumeQueue({ db: pool, name: 'mail' });
+ */
 export async function resumeQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
   const { exec, schema } = target(options);
   return queueSetPaused(exec, schema, assertName('queue', options.name), false);
 }
 
-/** One queue's settings, or undefined. */
+/**
+ * One queue's settings, or undefined.
+ * @example const q = await getQueue({ db: pool, name: 'mail' }); console.log(q?.concurrencyLimit);
+ */
 export async function getQueue(
   options: EnqueueTarget & { name: string },
-): Promise<QueueRow | undefined> {
+): Promise<QueueInfo | undefined> {
   const { exec, schema } = target(options);
-  return queueGet(exec, schema, assertName('queue', options.name));
+  const row = await queueGet(exec, schema, assertName('queue', options.name));
+  return row && toQueueInfo(row);
 }
 
-/** All queues with their settings, by name. */
-export async function listQueues(options: EnqueueTarget): Promise<QueueRow[]> {
+/**
+ * All queues with their settings, by name.
+ * @example for (const q of await listQueues({ db: pool })) console.log(q.name, q.isPaused);
+ */
+export async function listQueues(options: EnqueueTarget): Promise<QueueInfo[]> {
   const { exec, schema } = target(options);
-  return queueList(exec, schema);
+  return (await queueList(exec, schema)).map(toQueueInfo);
 }
 
 /**
  * Cancels an unfinished job: a pending one at once, a running one through its worker's signal.
  * Returns false when the job is not pending, blocked or running.
+ * @example if (!(await cancelJob({ db: pool, id }))) console.log('already finished');
  */
 export async function cancelJob(
   options: EnqueueTarget & { id: string | number | bigint; reason?: string },
@@ -126,4 +140,35 @@ export async function cancelJob(
   return jobCancel(exec, schema, id, options.reason ?? 'cancelled');
 }
 
-export type { QueueRow };
+/** A queue's settings, as {@link getQueue} and {@link listQueues} report them. */
+export interface QueueInfo {
+  name: string;
+  /** Its partition of sluice.job. */
+  partitionName: string;
+  isPaused: boolean;
+  concurrencyLimit: number | null;
+  rateLimit: number | null;
+  rateWindowMs: number;
+  groupConcurrencyLimit: number | null;
+  groupRateLimit: number | null;
+  maxPayloadBytes: number;
+  /** A Postgres interval, e.g. `7 days`. */
+  historyRetention: string;
+  deadLetterRetention: string;
+}
+
+function toQueueInfo(r: QueueRow): QueueInfo {
+  return {
+    name: r.name,
+    partitionName: r.partition_name,
+    isPaused: r.is_paused,
+    concurrencyLimit: r.concurrency_limit,
+    rateLimit: r.rate_limit,
+    rateWindowMs: r.rate_window_ms,
+    groupConcurrencyLimit: r.group_concurrency_limit,
+    groupRateLimit: r.group_rate_limit,
+    maxPayloadBytes: r.max_payload_bytes,
+    historyRetention: r.history_retention,
+    deadLetterRetention: r.dead_letter_retention,
+  };
+}

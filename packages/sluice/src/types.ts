@@ -15,6 +15,7 @@ type Generated<S> = ColumnType<S, S | undefined, S>;
 
 /** Timestamps come back from pg as Date; inserts may pass Date or an ISO string. */
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A jsonb column: any JSON value. */
 export type Json = unknown;
 
 /** State of an unfinished job in `sluice.job`. */
@@ -24,6 +25,7 @@ export type FinishedJobState = 'completed' | 'cancelled';
 /** Every state `sluice.all_jobs` reports. */
 export type JobState = ActiveJobState | FinishedJobState | 'dead';
 
+/** `sluice.queue`: one row per queue, with its limits and retention. */
 export interface QueueTable {
   name: string;
   partition_name: string;
@@ -40,6 +42,7 @@ export interface QueueTable {
   updated_at: Generated<Timestamp>;
 }
 
+/** `sluice.job`: unfinished jobs (pending, running, blocked), partitioned by queue. */
 export interface JobTable {
   id: Generated<string>;
   queue: string;
@@ -61,6 +64,7 @@ export interface JobTable {
   started_at: Timestamp | null;
 }
 
+/** `sluice.job_history`: completed and cancelled jobs, partitioned by UTC day. */
 export interface JobHistoryTable {
   id: string;
   queue: string;
@@ -83,6 +87,7 @@ export interface JobHistoryTable {
   finished_at: Generated<Timestamp>;
 }
 
+/** `sluice.dead_letter`: jobs out of attempts or failed permanently. */
 export interface DeadLetterTable {
   id: string;
   queue: string;
@@ -102,6 +107,7 @@ export interface DeadLetterTable {
   failed_at: Generated<Timestamp>;
 }
 
+/** `sluice.schedule`: cron schedules and their next tick. */
 export interface ScheduleTable {
   name: string;
   cron: string;
@@ -120,6 +126,7 @@ export interface ScheduleTable {
   updated_at: Generated<Timestamp>;
 }
 
+/** `sluice.worker`: live worker processes and their heartbeats. */
 export interface WorkerTable {
   id: string;
   host: string;
@@ -130,17 +137,20 @@ export interface WorkerTable {
   heartbeat_at: Generated<Timestamp>;
 }
 
+/** `sluice.worker_waiting`: which idle workers wait on which queue (for NOTIFY). */
 export interface WorkerWaitingTable {
   queue: string;
   worker_id: string;
   since: Generated<Timestamp>;
 }
 
+/** `sluice.event_listener`: live job-event listeners (finish NOTIFYs are sent only while one exists). */
 export interface EventListenerTable {
   id: string;
   heartbeat_at: Generated<Timestamp>;
 }
 
+/** `sluice.leader`: the leader lease. */
 export interface LeaderTable {
   name: string;
   worker_id: string;
@@ -148,6 +158,7 @@ export interface LeaderTable {
   expires_at: Timestamp;
 }
 
+/** `sluice.queue_rate`: recent claims of rate-limited queues. */
 export interface QueueRateTable {
   queue: string;
   group_key: string;
@@ -155,18 +166,21 @@ export interface QueueRateTable {
   started: number;
 }
 
+/** `sluice.history_partitions`: the day partitions of job_history with their bounds. */
 export interface HistoryPartitionsView {
   name: string | null;
   from_at: Timestamp | null;
   to_at: Timestamp | null;
 }
 
+/** `sluice.migration`: applied migrations. */
 export interface MigrationTable {
   version: number;
   name: string;
   applied_at: Generated<Timestamp>;
 }
 
+/** `sluice.queue_stats`: per-queue counts. */
 export interface QueueStatsView {
   queue: string;
   is_paused: boolean;
@@ -179,6 +193,7 @@ export interface QueueStatsView {
   oldest_ready_age_seconds: number;
 }
 
+/** `sluice.all_jobs`: every job wherever it lives, with one state column. */
 export interface AllJobsView {
   id: string;
   queue: string;

@@ -7,7 +7,7 @@ import {
   pauseQueue,
   resumeQueue,
   updateQueue,
-  type QueueRow,
+  type QueueInfo,
   type QueueSettings,
 } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
@@ -58,7 +58,7 @@ function showWindow(ms: number): string {
   return `${ms}ms`;
 }
 
-function queueTable(rows: QueueRow[]): string {
+function queueTable(rows: QueueInfo[]): string {
   return formatTable(
     [
       'QUEUE',
@@ -73,14 +73,14 @@ function queueTable(rows: QueueRow[]): string {
     ],
     rows.map((q) => [
       q.name,
-      q.is_paused ? 'yes' : 'no',
-      showLimit(q.concurrency_limit),
-      q.rate_limit === null ? '-' : `${q.rate_limit}/${showWindow(q.rate_window_ms)}`,
-      showLimit(q.group_concurrency_limit),
-      q.group_rate_limit === null ? '-' : `${q.group_rate_limit}/${showWindow(q.rate_window_ms)}`,
-      String(q.max_payload_bytes),
-      q.history_retention,
-      q.dead_letter_retention,
+      q.isPaused ? 'yes' : 'no',
+      showLimit(q.concurrencyLimit),
+      q.rateLimit === null ? '-' : `${q.rateLimit}/${showWindow(q.rateWindowMs)}`,
+      showLimit(q.groupConcurrencyLimit),
+      q.groupRateLimit === null ? '-' : `${q.groupRateLimit}/${showWindow(q.rateWindowMs)}`,
+      String(q.maxPayloadBytes),
+      q.historyRetention,
+      q.deadLetterRetention,
     ]),
     ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
   );

@@ -7,7 +7,7 @@ import {
   listSchedules,
   runScheduleNow,
   setScheduleEnabled,
-  type ScheduleRow,
+  type ScheduleInfo,
 } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
@@ -26,7 +26,7 @@ function notFound(name: string): CliError {
   return new CliError(`schedule ${name} not found (see \`sluice schedule list\`)`);
 }
 
-function scheduleTable(rows: ScheduleRow[]): string {
+function scheduleTable(rows: ScheduleInfo[]): string {
   return formatTable(
     ['NAME', 'CRON', 'TIME ZONE', 'TASK', 'QUEUE', 'ENABLED', 'MISSED', 'NEXT RUN', 'LAST RUN'],
     rows.map((s) => [
@@ -35,10 +35,10 @@ function scheduleTable(rows: ScheduleRow[]): string {
       s.timezone,
       s.task,
       s.queue,
-      s.is_enabled ? 'yes' : 'no',
-      s.missed_policy === 'run_all' ? `run_all (${s.max_catch_up})` : s.missed_policy,
-      s.is_enabled ? shortTime(s.next_run_at) : '-',
-      shortTime(s.last_run_at),
+      s.isEnabled ? 'yes' : 'no',
+      s.missedPolicy === 'run_all' ? `run_all (${s.maxCatchUp})` : s.missedPolicy,
+      s.isEnabled ? shortTime(s.nextRunAt) : '-',
+      shortTime(s.lastRunAt),
     ]),
   );
 }

@@ -9,7 +9,7 @@ export {
   listQueues,
   cancelJob,
 } from '../queues.js';
-export type { QueueSettings, QueueRow } from '../queues.js';
+export type { QueueSettings, QueueInfo } from '../queues.js';
 export { getJob } from '../job-status.js';
 export type { JobInfo } from '../job-status.js';
 export { listJobs, retryJob } from './jobs.js';
@@ -30,7 +30,7 @@ export {
   setScheduleEnabled,
   runScheduleNow,
 } from '../scheduler/schedule.js';
-export type { ScheduleRow } from '../scheduler/schedule.js';
+export type { ScheduleInfo } from '../scheduler/schedule.js';
 export { inspectSchema } from '../doctor.js';
 export type {
   InspectSchemaOptions,

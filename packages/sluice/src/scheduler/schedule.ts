@@ -92,7 +92,7 @@ function payloadJson(task: Task | string, payload: unknown): string {
  */
 export async function schedule<S extends z.ZodType>(
   options: ScheduleOptions<S>,
-): Promise<ScheduleRow & { isCreated: boolean }> {
+): Promise<ScheduleInfo & { isCreated: boolean }> {
   const { db, schema: s, ...rest } = options ?? ({} as ScheduleOptions<S>);
   const { exec, schema } = target({ db, schema: s });
   const parsed = scheduleOptionsSchema.safeParse(rest);
@@ -130,11 +130,13 @@ export async function schedule<S extends z.ZodType>(
     maxCatchUp: o.maxCatchUp,
     nextRunAt: nextTick(cron, timezone, now),
   });
-  const { is_created, ...fields } = row;
-  return { ...fields, isCreated: is_created };
+  return { ...toScheduleInfo(row), isCreated: row.is_created };
 }
 
-/** Deletes the schedule; returns false if there was none. Jobs already enqueued stay. */
+/**
+ * Deletes the schedule; returns false if there was none. Jobs already enqueued stay.
+ * @example await unschedule({ db: pool, name: 'nightly-report' });
+ */
 export async function unschedule(options: EnqueueTarget & { name: string }): Promise<boolean> {
   const { exec, schema } = target(options);
   return scheduleDelete(exec, schema, assertName('schedule', options.name));
@@ -159,18 +161,25 @@ export async function setScheduleEnabled(
   return scheduleSetEnabled(exec, schema, { name, isEnabled: options.isEnabled, nextRunAt });
 }
 
-/** All schedules, by name. */
-export async function listSchedules(options: EnqueueTarget): Promise<ScheduleRow[]> {
+/**
+ * All schedules, by name.
+ * @example for (const s of await listSchedules({ db: pool })) console.log(s.name, s.nextRunAt);
+ */
+export async function listSchedules(options: EnqueueTarget): Promise<ScheduleInfo[]> {
   const { exec, schema } = target(options);
-  return scheduleList(exec, schema);
+  return (await scheduleList(exec, schema)).map(toScheduleInfo);
 }
 
-/** One schedule, or undefined. */
+/**
+ * One schedule, or undefined.
+ * @example const s = await getSchedule({ db: pool, name: 'nightly-report' });
+ */
 export async function getSchedule(
   options: EnqueueTarget & { name: string },
-): Promise<ScheduleRow | undefined> {
+): Promise<ScheduleInfo | undefined> {
   const { exec, schema } = target(options);
-  return scheduleGet(exec, schema, assertName('schedule', options.name));
+  const row = await scheduleGet(exec, schema, assertName('schedule', options.name));
+  return row && toScheduleInfo(row);
 }
 
 /**
@@ -186,4 +195,41 @@ export async function runScheduleNow(
   return id === undefined ? null : { id, isDuplicate: false };
 }
 
-export type { ScheduleRow };
+/** A schedule, as {@link schedule}, {@link getSchedule} and {@link listSchedules} report it. */
+export interface ScheduleInfo {
+  name: string;
+  cron: string;
+  timezone: string;
+  task: string;
+  queue: string;
+  payload: unknown;
+  priority: number;
+  maxAttempts: number | null;
+  isEnabled: boolean;
+  missedPolicy: 'run_once' | 'run_all' | 'skip';
+  maxCatchUp: number;
+  nextRunAt: Date | null;
+  lastRunAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+function toScheduleInfo(r: ScheduleRow): ScheduleInfo {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    task: r.task,
+    queue: r.queue,
+    payload: r.payload,
+    priority: r.priority,
+    maxAttempts: r.max_attempts,
+    isEnabled: r.is_enabled,
+    missedPolicy: r.missed_policy,
+    maxCatchUp: r.max_catch_up,
+    nextRunAt: r.next_run_at,
+    lastRunAt: r.last_run_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

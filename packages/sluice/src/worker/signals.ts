@@ -3,7 +3,8 @@ import type { Worker } from './worker.js';
 
 /**
  * Stops `worker` gracefully on SIGTERM/SIGINT and exits 0; a second signal aborts running jobs
- * at once. Returns a function that removes the handlers.
+ * at once. Returns a function that removes the handlers. `graceMs` defaults to the worker's.
+ * @example await worker.start(); handleSignals(worker);
  */
 export function handleSignals(
   worker: Worker,

@@ -41,6 +41,16 @@ export function createWorker(options: WorkerOptions): Worker {
   return new Worker(options);
 }
 
+/**
+ * A worker process's runtime, made by {@link createWorker}: `start()` registers it and begins
+ * claiming; `stop({ graceMs })` stops claiming, lets running jobs finish (aborting them after
+ * `graceMs`), writes every outcome and unregisters; safe to call twice or before start.
+ * @example
+ * const worker = createWorker({ db: url, tasks });
+ * worker.on('job:dead', ({ job, error }) => report(job, error));
+ * await worker.start();
+ * handleSignals(worker); // SIGTERM/SIGINT: graceful stop, then exit 0
+ */
 export class Worker extends EventEmitter {
   /** Random per boot; the worker's row in sluice.worker. */
   readonly id = randomUUID();

@@ -54,10 +54,10 @@ describe('schedule()', () => {
       queue: 'default',
       payload: { kind: 'daily' },
       priority: 5,
-      max_attempts: 3,
-      missed_policy: 'run_once',
-      max_catch_up: 10,
-      is_enabled: true,
+      maxAttempts: 3,
+      missedPolicy: 'run_once',
+      maxCatchUp: 10,
+      isEnabled: true,
     });
     const { rows } = await db.current.pool.query<{ ok: boolean }>(
       `SELECT next_run_at > now() AND next_run_at <= now() + interval '1 day'
@@ -89,15 +89,15 @@ describe('schedule()', () => {
     expect(again.isCreated).toBe(false);
     expect(again.payload).toEqual({ v: 2 });
     // The tick missed during the "deploy" is still due.
-    expect(again.next_run_at!.getTime()).toBeLessThan(Date.now());
+    expect(again.nextRunAt!.getTime()).toBeLessThan(Date.now());
     const changed = await schedule({
       db: db.current.pool,
       name: 'up',
       cron: '0 4 * * *',
       task: 'anything',
     });
-    expect(changed.next_run_at!.getTime()).toBeGreaterThan(Date.now() - 5_000);
-    expect(changed.next_run_at!.getUTCHours()).toBe(4);
+    expect(changed.nextRunAt!.getTime()).toBeGreaterThan(Date.now() - 5_000);
+    expect(changed.nextRunAt!.getUTCHours()).toBe(4);
   });
 
   it('invalid cron, time zone, payload, queue or name: typed error and no row', async () => {
@@ -163,7 +163,7 @@ describe('schedule()', () => {
       is_ready: true,
     });
     const after = await getSchedule({ db: db.current.pool, name: 'manual' });
-    expect(after!.next_run_at).toEqual(row.next_run_at);
+    expect(after!.nextRunAt).toEqual(row.nextRunAt);
     expect(await runScheduleNow({ db: db.current.pool, name: 'missing' })).toBeNull();
   });
 
@@ -179,8 +179,8 @@ describe('schedule()', () => {
       true,
     );
     const row = await getSchedule({ db: db.current.pool, name: 'toggle' });
-    expect(row!.is_enabled).toBe(true);
-    expect(row!.next_run_at!.getTime()).toBeGreaterThan(Date.now() - 5_000);
+    expect(row!.isEnabled).toBe(true);
+    expect(row!.nextRunAt!.getTime()).toBeGreaterThan(Date.now() - 5_000);
     expect(await setScheduleEnabled({ db: db.current.pool, name: 'nope', isEnabled: true })).toBe(
       false,
     );
