@@ -73,7 +73,13 @@ describe.skipIf(!isRoot)('embedded Postgres from a directory closed to the postg
     expect(JSON.parse(stats.stdout)).toEqual(
       expect.arrayContaining([expect.objectContaining({ queue: 'default' })]),
     );
-    expect(stats.stderr).not.toContain('cannot enter');
+    // Only the line saying which database the command used.
+    expect(stats.stderr).toMatch(
+      new RegExp(
+        `^sluice: no DATABASE_URL: using the embedded PostgreSQL in ${status.dataDir} ` +
+          '\\(postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/postgres\\)\\n$',
+      ),
+    );
   });
 });
 
