@@ -24,7 +24,9 @@ try {
   if (!stopSignal.aborted) {
     process.stderr.write(`sluice: ${describeError(err)}\n`);
     if (process.env.SLUICE_DEBUG === '1') console.error(err);
-    process.exitCode = 1;
+    // Now, not when the event loop drains: a tasks module that failed to load in part would
+    // keep it alive, and Node prints a CommonJS syntax error's whole stack again on the way out.
+    process.exit(1);
   }
 }
 // Stopped during start-up, before a worker took the signal over: nothing is left to finish,

@@ -1,7 +1,8 @@
 // Which database a command talks to: --database-url, else DATABASE_URL, else the embedded
-// server under ./.sluice (started on demand).
+// server under ./.sluice (started on demand, and said so on stderr).
 import pg from 'pg';
 import { assertSchemaName } from 'sluice/admin';
+import { CliError } from './cli-error.js';
 import { ensureEmbeddedDb } from './embedded-db.js';
 
 /** Options every command inherits from the program. */
@@ -21,11 +22,46 @@ export function redactUrl(url: string): string {
   }
 }
 
+const URL_FORMS =
+  'expected postgres://user:password@host:5432/database (or postgresql://…), or a socket ' +
+  'directory as postgresql:///database?host=/var/run/postgresql';
+
+/**
+ * Checks a database URL before pg sees it: pg reads a string that is no URL as a path under host
+ * "base" and fails with `getaddrinfo ENOTFOUND base`. Accepts postgres:// and postgresql:// URLs
+ * with a host (or a `host` parameter), and pg's socket forms (`socket:/dir?db=x`, `/dir db`).
+ */
+export function assertDatabaseUrl(url: string, source: string): string {
+  if (url.startsWith('/') || url.startsWith('socket:')) return url;
+  // Shown without what could be a password: anything between `//` and `@`.
+  const shown = JSON.stringify(url.replace(/\/\/[^/@]*@/, '//***@'));
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`invalid ${source} ${shown}: not a URL; ${URL_FORMS}`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new CliError(`invalid ${source} ${shown}: scheme ${parsed.protocol}; ${URL_FORMS}`);
+  }
+  if (!parsed.hostname && !parsed.searchParams.get('host')) {
+    throw new CliError(`invalid ${source} ${shown}: no host; ${URL_FORMS}`);
+  }
+  return url;
+}
+
 /** The connection URL for these options; starts the embedded server when none is given. */
 export async function resolveDatabaseUrl(globals: GlobalOptions): Promise<string> {
-  const url = globals.databaseUrl ?? process.env.DATABASE_URL;
-  if (url) return url;
-  return (await ensureEmbeddedDb()).url;
+  if (globals.databaseUrl !== undefined)
+    return assertDatabaseUrl(globals.databaseUrl, '--database-url');
+  if (process.env.DATABASE_URL) return assertDatabaseUrl(process.env.DATABASE_URL, 'DATABASE_URL');
+  const embedded = await ensureEmbeddedDb();
+  // stderr, so that stdout stays clean for --json.
+  process.stderr.write(
+    `sluice: no DATABASE_URL: using the embedded PostgreSQL in ${embedded.dataDir} ` +
+      `(${redactUrl(embedded.url)})\n`,
+  );
+  return embedded.url;
 }
 
 /** Runs `fn` with a small pool on the resolved database and the validated schema, then closes it. */

