@@ -13,10 +13,10 @@ import {
   jobClaim,
   jobComplete,
   jobFail,
-  jobProgressSet,
   jobRelease,
   type ClaimedJob,
 } from '../queries/job-worker.js';
+import { jobProgressSet } from '../queries/job-lease.js';
 import { jobMakeDueNow } from '../queries/testing.js';
 import { workerRegister, workerUnregister } from '../queries/worker.js';
 import { resolveTarget, type Target } from '../target.js';

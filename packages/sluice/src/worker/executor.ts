@@ -88,3 +88,8 @@ export function payloadMismatchOutcome(job: ClaimedJob, task: Task, error: z.Zod
   });
   return failOutcome(job, task, err, true);
 }
+
+/** A claimed job given back before its handler started: the attempt is refunded. */
+export function unstartedReleaseOutcome(job: ClaimedJob): Outcome {
+  return { kind: 'release', token: tokenOf(job), refund: true, delayMs: 0, errorJson: null };
+}

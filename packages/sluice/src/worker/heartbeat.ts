@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { Executor } from '../db.js';
 import type { Logger } from '../logger.js';
-import { jobExtendLeases } from '../queries/job-worker.js';
+import { jobExtendLeases } from '../queries/job-lease.js';
 import { workerHeartbeat, workerRegister, workerUnregister } from '../queries/worker.js';
 
 export interface HeartbeatConfig {

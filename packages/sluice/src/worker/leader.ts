@@ -4,7 +4,7 @@
 // act on purpose at the same time; the services are written to be safe if they briefly do.
 import type { Executor } from '../db.js';
 import type { Logger } from '../logger.js';
-import { jobRescueExpired } from '../queries/job-worker.js';
+import { jobRescueExpired } from '../queries/job-lease.js';
 import {
   eventListenerDeleteStale,
   leaderAttemptElect,

@@ -4,7 +4,7 @@
 // started_at instead, so a drain of short jobs writes no start marks at all.
 import type { Executor } from '../db.js';
 import type { Logger } from '../logger.js';
-import { jobMarkStarted } from '../queries/job-worker.js';
+import { jobMarkStarted } from '../queries/job-lease.js';
 import type { RunningJob } from './running-job.js';
 
 export interface StartMarkerConfig {

@@ -106,3 +106,20 @@ export function poolConfigOf(db: string | pg.PoolConfig | pg.Pool): pg.PoolConfi
   if (db instanceof pg.Pool) return { ...(db as unknown as { options: pg.PoolConfig }).options };
   return db;
 }
+
+/** The worker's own pool: the connection settings of `db`, and its commit mode per session. */
+export function createWorkerPool(o: {
+  db: string | pg.PoolConfig | pg.Pool;
+  commitMode: 'async' | 'durable';
+}): pg.Pool {
+  const connection = poolConfigOf(o.db);
+  // In the default 'async' commit mode, worker statements may be lost in a server crash without
+  // harm (the job just runs again), so they skip the commit flush; producers' transactions are
+  // never touched.
+  const commitOption = o.commitMode === 'async' ? '-c synchronous_commit=off' : '';
+  return new pg.Pool({
+    max: 4,
+    ...connection,
+    options: [connection.options, commitOption].filter(Boolean).join(' '),
+  });
+}

@@ -10,19 +10,26 @@ import type { Task } from '../define-task.js';
 import type { Logger } from '../logger.js';
 import { InvalidOptionsError } from '../errors.js';
 import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../names.js';
-import { jobCancelRunning, jobProgressSet, type ClaimedJob } from '../queries/job-worker.js';
+import { jobCancelRunning, type ClaimedJob } from '../queries/job-worker.js';
+import { jobProgressSet } from '../queries/job-lease.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Outcome, type Token } from './completer.js';
-import { errorJson, type RunOutcome } from './executor.js';
+import { unstartedReleaseOutcome, type RunOutcome } from './executor.js';
+import { finishJob, type FinishHost } from './finish.js';
 import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
 import { StartMarker } from './start-marker.js';
 import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
-import { logFields, RunningJob, type RunningJobHost } from './running-job.js';
-import { poolConfigOf, workerOptionsSchema, type WorkerOptions } from './worker-options.js';
+import { RunningJob, type RunningJobHost } from './running-job.js';
+import {
+  createWorkerPool,
+  poolConfigOf,
+  workerOptionsSchema,
+  type WorkerOptions,
+} from './worker-options.js';
 
 /** A finished or failed job as events report it. */
 export interface JobEvent {
@@ -58,6 +65,7 @@ export class Worker extends EventEmitter {
   private readonly logger: Logger;
   private readonly isDebugLogged: boolean;
   private readonly jobHost: RunningJobHost;
+  private readonly finishHost: FinishHost;
   private readonly tasks = new Map<string, Task>();
   private readonly queues: string[];
   private readonly capacity: number;
@@ -118,35 +126,30 @@ export class Worker extends EventEmitter {
         }),
       finish: (entry, outcome) => this.finish(entry, outcome),
     };
-    const connection = poolConfigOf(this.o.db);
-    // In the default 'async' commit mode, worker statements may be lost in a server crash without
-    // harm (the job just runs again), so they skip the commit flush; producers' transactions are
-    // never touched.
-    const commitOption = this.o.commitMode === 'async' ? '-c synchronous_commit=off' : '';
-    this.pool = new pg.Pool({
-      max: 4,
-      ...connection,
-      options: [connection.options, commitOption].filter(Boolean).join(' '),
-    });
+    this.pool = createWorkerPool(this.o);
     this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
     this.db = toExecutor(this.pool);
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
-    this.completer.on('completed', (o: Outcome) =>
-      this.emitJob('job:completed', o.token, o.startedAt),
-    );
+    this.finishHost = {
+      logger: this.logger,
+      isDebugLogged: this.isDebugLogged,
+      completer: this.completer,
+      emit: (event, payload) => this.emit(event, payload),
+      recordCancel: (token, reason, startedAt) =>
+        this.trackFinish(this.recordCancel(token, reason, startedAt)),
+    };
+    for (const kind of ['completed', 'dead', 'rejected'] as const) {
+      this.completer.on(kind, (o: Outcome) => this.emitJob(`job:${kind}`, o.token, o.startedAt));
+    }
     this.completer.on('retried', (o: Outcome) => {
       // Its back-off ends before the next poll, often: wake for its due time.
       this.producer.wake(o.token.queue, true);
       this.emitJob('job:retried', o.token, o.startedAt);
     });
-    this.completer.on('dead', (o: Outcome) => this.emitJob('job:dead', o.token, o.startedAt));
     this.completer.on('released', (o: Outcome) => {
       if (o.kind === 'release' && o.delayMs > 0) this.producer.wake(o.token.queue, true);
       this.emitJob('job:released', o.token, o.startedAt);
     });
-    this.completer.on('rejected', (o: Outcome) =>
-      this.emitJob('job:rejected', o.token, o.startedAt),
-    );
     this.producer = new Producer(
       {
         db: this.db,
@@ -177,7 +180,7 @@ export class Worker extends EventEmitter {
       : undefined;
     if (this.o.isListenEnabled) {
       this.notifier = new Notifier({
-        connection,
+        connection: poolConfigOf(this.o.db),
         schema: this.o.schema,
         workerId: this.id,
         logger: this.logger,
@@ -304,60 +307,8 @@ export class Worker extends EventEmitter {
   }
 
   private finish(entry: RunningJob, result: RunOutcome): void {
-    const { job } = entry;
-    // Once the worker interrupted a job (cancel or shutdown), that decides its fate, whatever
-    // the handler returned while reacting to its signal.
-    const outcome: RunOutcome = entry.abortedBy ? { kind: 'aborted', token: result.token } : result;
-    const { startedAt } = entry;
-    const durationMs = Date.now() - startedAt;
-    this.running.delete(job.id);
-    // Completions are the hot path: their debug fields are built only if someone will see them.
-    if (outcome.kind === 'complete') {
-      if (this.isDebugLogged) {
-        this.logger.debug({ ...logFields(job), durationMs }, 'job completed');
-      }
-      outcome.startedAt = startedAt;
-      this.completer.push(outcome);
-      this.pump();
-      return;
-    }
-    const fields = { ...logFields(job), durationMs };
-    switch (outcome.kind) {
-      case 'fail': {
-        const { name, message } = outcome.error;
-        this.logger.warn({ ...fields, error: `${name}: ${message}` }, 'job failed');
-        this.emit('job:failed', {
-          job: outcome.token,
-          durationMs,
-          error: outcome.error,
-        } satisfies JobEvent);
-        outcome.startedAt = startedAt;
-        this.completer.push(outcome);
-        break;
-      }
-      case 'release':
-        outcome.startedAt = startedAt;
-        this.completer.push(outcome);
-        break;
-      case 'cancel':
-        this.trackFinish(this.recordCancel(outcome.token, outcome.reason, startedAt));
-        break;
-      case 'aborted':
-        if (entry.abortedBy === 'cancel') {
-          this.trackFinish(this.recordCancel(outcome.token, 'cancelled', startedAt));
-        } else {
-          this.logger.warn(fields, 'job aborted by shutdown; released');
-          this.completer.push({
-            kind: 'release',
-            token: outcome.token,
-            refund: false,
-            delayMs: 0,
-            errorJson: errorJson(new Error('aborted: worker shut down'), job.attempt),
-            startedAt,
-          });
-        }
-        break;
-    }
+    this.running.delete(entry.job.id);
+    finishJob(this.finishHost, entry, result);
     this.pump();
   }
 
@@ -392,13 +343,7 @@ export class Worker extends EventEmitter {
   }
 
   private releaseUnstarted(job: ClaimedJob): void {
-    this.completer.push({
-      kind: 'release',
-      token: { id: job.id, queue: job.queue, task: job.task, attempt: job.attempt },
-      refund: true,
-      delayMs: 0,
-      errorJson: null,
-    });
+    this.completer.push(unstartedReleaseOutcome(job));
   }
 
   /**

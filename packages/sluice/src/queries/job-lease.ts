@@ -1,0 +1,141 @@
+// Statements that keep a job's lease true: extension by lease token, the handler's start,
+// progress, and the leader's rescue of lapsed leases. Like the finishing statements, each is
+// conditional on the lease token or the lease time, and names the queue where it can.
+import type { Executor } from '../db.js';
+import { inSchema } from '../schema-sql.js';
+
+// Extends the leases of the jobs this worker really holds, by lease token (id and attempt), and
+// reports which of them were asked to cancel. Never every running row under the worker id: a
+// completion lost in a server crash leaves its row running under a live worker, and extending it
+// by worker id kept it alive (and unrescued) for as long as the worker lived. Queues are listed so
+// partition pruning applies.
+const JOB_EXTEND_LEASES = `
+UPDATE sluice.job j
+SET lease_expires_at = now() + $3::float8 * interval '1 millisecond'
+WHERE j.queue = ANY($1::text[]) AND j.id = ANY($4::bigint[])
+  AND j.attempt = ($5::jsonb ->> j.id::text)::int AND j.worker_id = $2 AND (j.state = 'running') IS TRUE
+RETURNING j.id::text AS id, j.cancel_requested_at IS NOT NULL AS is_cancel_requested`;
+
+export async function jobExtendLeases(
+  db: Executor,
+  schema: string,
+  p: {
+    queues: string[];
+    workerId: string;
+    leaseMs: number;
+    jobs: { id: string; attempt: number }[];
+  },
+) {
+  let ids = '';
+  let attempts = '';
+  for (const { id, attempt } of p.jobs) {
+    const sep = ids === '' ? '' : ',';
+    ids += sep + id;
+    attempts += `${sep}"${id}":${attempt}`;
+  }
+  const { rows } = await db.query<{ id: string; is_cancel_requested: boolean }>(
+    inSchema(JOB_EXTEND_LEASES, schema),
+    [p.queues, p.workerId, p.leaseMs, `{${ids}}`, `{${attempts}}`],
+  );
+  return rows;
+}
+
+// Records when handlers started, for jobs still running a moment after their start (readers
+// show a claimed job as not yet started until then). `ran_ms` is measured by the worker, so the
+// time itself comes from the database clock.
+const JOB_MARK_STARTED = `
+UPDATE sluice.job j
+SET started_at = now() - ($4::jsonb ->> j.id::text)::float8 * interval '1 millisecond'
+WHERE j.queue = ANY($1::text[]) AND j.id = ANY($3::bigint[])
+  AND j.attempt = ($5::jsonb ->> j.id::text)::int AND j.worker_id = $2 AND (j.state = 'running') IS TRUE
+  AND j.started_at IS NULL`;
+
+export async function jobMarkStarted(
+  db: Executor,
+  schema: string,
+  p: { queues: string[]; workerId: string; jobs: { id: string; attempt: number; ranMs: number }[] },
+) {
+  const ids = p.jobs.map((j) => j.id).join(',');
+  const ran = p.jobs.map((j) => `"${j.id}":${j.ranMs}`).join(',');
+  const attempts = p.jobs.map((j) => `"${j.id}":${j.attempt}`).join(',');
+  await db.query(inSchema(JOB_MARK_STARTED, schema), [
+    p.queues,
+    p.workerId,
+    `{${ids}}`,
+    `{${ran}}`,
+    `{${attempts}}`,
+  ]);
+}
+
+export async function jobProgressSet(
+  db: Executor,
+  schema: string,
+  p: { queue: string; id: string; attempt: number; workerId: string; progressJson: string },
+) {
+  await db.query(
+    inSchema(
+      `UPDATE sluice.job SET progress = $5::jsonb
+       WHERE queue = $1 AND id = $2 AND attempt = $3 AND worker_id = $4 AND state = 'running'`,
+      schema,
+    ),
+    [p.queue, p.id, p.attempt, p.workerId, p.progressJson],
+  );
+}
+
+// Rescue: jobs whose lease expired, or whose worker is gone (unregistered at shutdown or removed
+// as stale), go back to pending with back-off, or to dead letters when out of attempts. Attempts
+// were counted at claim, so a job that kills its process every time still reaches dead letters
+// after max_attempts. Only running rows are read (the partial job_running_idx of each partition),
+// so the worker check costs one primary-key probe per running row, not a scan of the backlog.
+const JOB_RESCUE_EXPIRED = `
+WITH expired AS (
+  SELECT j.id, j.queue,
+    CASE WHEN j.lease_expires_at < now() THEN 'lease expired: the worker stopped heartbeating'
+      ELSE 'worker gone: it stopped or was removed as stale while holding the job' END AS why
+  FROM sluice.job j
+  WHERE j.state = 'running' AND (j.lease_expires_at < now()
+    OR NOT EXISTS (SELECT 1 FROM sluice.worker w WHERE w.id = j.worker_id))
+  ORDER BY j.lease_expires_at
+  LIMIT $1
+  FOR UPDATE OF j SKIP LOCKED
+), retried AS (
+  UPDATE sluice.job j
+  SET state = 'pending', worker_id = NULL, lease_expires_at = NULL,
+    run_at = now() + least(3600000, $2::float8 * 2 ^ least(j.attempt - 1, 20)) * interval '1 millisecond',
+    errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt,
+      'name', 'LeaseExpired', 'message', e.why, 'worker_id', j.worker_id, 'at', now()))
+  FROM expired e
+  WHERE j.queue = e.queue AND j.id = e.id AND j.attempt < j.max_attempts
+  RETURNING j.id, j.queue, j.task, j.attempt, 'retried' AS outcome
+), dead AS (
+  DELETE FROM sluice.job j
+  USING expired e
+  WHERE j.queue = e.queue AND j.id = e.id AND j.attempt >= j.max_attempts
+  RETURNING j.*, e.why
+), buried AS (
+  INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
+      max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
+  SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
+    d.unique_key, d.group_key, d.progress,
+    d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'name', 'LeaseExpired',
+      'message', d.why, 'worker_id', d.worker_id, 'at', now())),
+    'attempts_exhausted', d.created_at, d.started_at
+  FROM dead d
+  RETURNING id, queue, task, attempt, 'dead' AS outcome
+)
+SELECT * FROM retried UNION ALL SELECT * FROM buried`;
+
+export async function jobRescueExpired(
+  db: Executor,
+  schema: string,
+  p: { limit: number; backoffMs: number },
+) {
+  const { rows } = await db.query<{
+    id: string;
+    queue: string;
+    task: string;
+    attempt: number;
+    outcome: 'retried' | 'dead';
+  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit, p.backoffMs]);
+  return rows;
+}
