@@ -1,4 +1,4 @@
-// Every ```sql block of the README's "Operating with SQL" section runs against a database seeded
+// Every ```sql block of docs/operating-with-sql.md runs against a database seeded
 // with jobs in each state; the key ones return the rows an operator expects. Each block runs in
 // its own rolled-back transaction, so all of them see the same seed.
 import { readFileSync } from 'node:fs';
@@ -6,23 +6,17 @@ import type { QueryResult } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './setup/db.js';
 
-const README = new URL('../README.md', import.meta.url);
-const HEADING = '## Operating with SQL';
+const PAGE = new URL('../docs/operating-with-sql.md', import.meta.url);
 
 function sqlBlocks(): string[] {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf(`\n${HEADING}\n`);
-  if (start < 0) throw new Error(`README has no "${HEADING}" section`);
-  const rest = text.slice(start + HEADING.length + 2);
-  const end = rest.search(/^## /m);
-  const section = end < 0 ? rest : rest.slice(0, end);
+  const section = readFileSync(PAGE, 'utf8');
   return [...section.matchAll(/^```sql\n([\s\S]*?)^```$/gm)].map((m) => m[1]!.trim());
 }
 
 const blocks = sqlBlocks();
 const db = useTestDatabase();
 
-// Job 42 (the README's example id) is a pending mail job backing off after one failed attempt.
+// Job 42 (the page's example id) is a pending mail job backing off after one failed attempt.
 // Around it: a ready job, a running job whose lease expired, a running job with a live lease,
 // a completed and a cancelled job in history, a recent and an old dead letter, a live worker
 // that is leader, and a schedule.

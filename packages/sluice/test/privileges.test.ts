@@ -9,7 +9,7 @@ import { useTestDatabase } from '../../../test/setup/db.js';
 const db = useTestDatabase();
 const role = `sluice_app_${randomBytes(4).toString('hex')}`;
 
-// The GRANTs the README gives for producers and workers: DML and EXECUTE, no DDL.
+// The GRANTs docs/guide.md gives for producers and workers: DML and EXECUTE, no DDL.
 const grants = (r: string) => `
   CREATE ROLE ${r} LOGIN PASSWORD 'app';
   GRANT USAGE ON SCHEMA sluice TO ${r};
