@@ -84,7 +84,10 @@ function rawQuery(sql: string, parameters: unknown[]) {
 }
 
 /** Wraps a {@link DbTarget} as an {@link Executor}; throws a typed error for anything else. */
-export function toExecutor(db: DbTarget | undefined | null): Executor {
+export function toExecutor(
+  db: DbTarget | undefined | null,
+  options: { isPrepared?: boolean } = {},
+): Executor {
   if (db == null || typeof db !== 'object') {
     throw new InvalidOptionsError(
       'db',
@@ -107,8 +110,8 @@ export function toExecutor(db: DbTarget | undefined | null): Executor {
   if (typeof db.query === 'function') {
     const pg = db;
     // Hot statements are named prepared statements. PgBouncer in transaction mode needs
-    // max_prepared_statements > 0 (1.21+) for them, or SLUICE_PREPARED_STATEMENTS=off.
-    const isPrepared = process.env.SLUICE_PREPARED_STATEMENTS !== 'off';
+    // max_prepared_statements > 0 (1.21+) for them, or `preparedStatements: false`.
+    const isPrepared = options.isPrepared ?? true;
     return {
       async query<R>(text: string, values?: unknown[], name?: string) {
         const res = await mapped(

@@ -1,7 +1,8 @@
 // The transactional outbox: a job is a row written with the caller's own client or transaction,
 // so it exists if and only if that transaction commits.
 import { z } from 'zod';
-import { toExecutor, type DbTarget, type Executor } from './db.js';
+import type { Target } from './target.js';
+import { toExecutor, type Executor } from './db.js';
 import type { Task } from './define-task.js';
 import { InvalidOptionsError, PayloadTooLargeError, UnknownQueueError } from './errors.js';
 import { assertName, assertSchemaName } from './names.js';
@@ -87,13 +88,8 @@ export interface JobOptions {
   maxAttempts?: number;
 }
 
-/** Where to write. */
-export interface EnqueueTarget {
-  /** The caller's pg Pool/Client/PoolClient or Kysely instance/transaction. */
-  db: DbTarget;
-  /** Schema Sluice was migrated into. Default `sluice`. */
-  schema?: string;
-}
+/** Where to write: the caller's connection or transaction, and the schema. */
+export type EnqueueTarget = Target;
 
 /** The job written (or found, for a uniqueKey duplicate). */
 export interface EnqueuedJob {
@@ -159,10 +155,15 @@ export async function enqueue<S extends z.ZodType>(
   payload: z.input<S>,
   options: EnqueueTarget & JobOptions,
 ): Promise<EnqueuedJob> {
-  const { db, schema = 'sluice', ...jobOptions } = options ?? ({} as EnqueueTarget);
+  const {
+    db,
+    schema = 'sluice',
+    preparedStatements,
+    ...jobOptions
+  } = options ?? ({} as EnqueueTarget);
   assertSchemaName(schema);
   const params = toInsertParams(task, payload, jobOptions);
-  const exec = toExecutor(db);
+  const exec = toExecutor(db, { isPrepared: preparedStatements ?? true });
   if (params.uniqueWithinMs !== null) return insertScoped(exec, schema, params);
   // A conflicting unique job may finish between insert and lookup; then insert again.
   for (let i = 0; i < 5; i++) {
@@ -193,7 +194,12 @@ export async function enqueueMany(
   jobs: readonly BulkJob<any>[],
   options: EnqueueTarget & { chunkSize?: number },
 ): Promise<EnqueuedJob[]> {
-  const { db, schema = 'sluice', chunkSize = 10_000 } = options ?? ({} as EnqueueTarget);
+  const {
+    db,
+    schema = 'sluice',
+    chunkSize = 10_000,
+    preparedStatements,
+  } = options ?? ({} as EnqueueTarget);
   assertSchemaName(schema);
   if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
   const params = jobs.map((j: BulkJob) => {
@@ -207,7 +213,7 @@ export async function enqueueMany(
     return toInsertParams(j.task, j.payload, undefined);
   });
   if (params.length === 0) return [];
-  const exec = toExecutor(db);
+  const exec = toExecutor(db, { isPrepared: preparedStatements ?? true });
   if (params.some((p) => p.uniqueWithinMs !== null))
     return insertWithScoped(exec, schema, params, chunkSize);
   return insertBulk(exec, schema, params, chunkSize);

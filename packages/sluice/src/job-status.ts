@@ -4,6 +4,7 @@ import pg from 'pg';
 import { toExecutor, type DbTarget } from './db.js';
 import { InvalidOptionsError, JobNotFoundError, TimeoutError } from './errors.js';
 import { assertSchemaName, doneChannel } from './names.js';
+import { resolveTarget } from './target.js';
 import { jobGet, type JobRow } from './queries/job-read.js';
 import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
 
@@ -72,8 +73,8 @@ export async function getJob(options: {
   id: string | number | bigint;
   schema?: string;
 }): Promise<JobInfo | undefined> {
-  const schema = assertSchemaName(options.schema ?? 'sluice');
-  const row = await jobGet(toExecutor(options.db), schema, jobId(options.id));
+  const { exec, schema } = resolveTarget(options);
+  const row = await jobGet(exec, schema, jobId(options.id));
   return row && toJobInfo(row);
 }
 

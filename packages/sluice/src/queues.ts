@@ -1,9 +1,8 @@
 // Queue administration from code; each call is one statement on the caller's db.
 import { z } from 'zod';
-import { toExecutor } from './db.js';
-import type { EnqueueTarget } from './enqueue.js';
+import { resolveTarget, type Target } from './target.js';
 import { InvalidOptionsError } from './errors.js';
-import { assertName, assertSchemaName } from './names.js';
+import { assertName } from './names.js';
 import { jobCancel } from './queries/job.js';
 import {
   queueCreate,
@@ -48,19 +47,14 @@ function parseSettings(settings: QueueSettings) {
   return parsed.data;
 }
 
-function target(t: EnqueueTarget) {
-  const schema = assertSchemaName(t.schema ?? 'sluice');
-  return { exec: toExecutor(t.db), schema };
-}
-
 /**
  * Creates a queue and its job partition; returns false if it already existed (settings are then
  * applied with {@link updateQueue}). Defaults: 256 KiB payload cap, no limits, 7 days history.
  * @example await createQueue({ db: pool, name: 'mail', concurrencyLimit: 5 });
  */
-export async function createQueue(options: EnqueueTarget & QueueSettings): Promise<boolean> {
+export async function createQueue(options: Target & QueueSettings): Promise<boolean> {
   const { db, schema: s, ...settings } = options;
-  const { exec, schema } = target({ db, schema: s });
+  const { exec, schema } = resolveTarget({ db, schema: s });
   const o = parseSettings(settings);
   const created = await queueCreate(exec, schema, {
     name: o.name,
@@ -81,9 +75,9 @@ export async function createQueue(options: EnqueueTarget & QueueSettings): Promi
  * Changes the given settings of an existing queue; returns false if there is no such queue.
  * @example await updateQueue({ db: pool, name: 'mail', rateLimit: 100, rateWindowMs: 60_000 });
  */
-export async function updateQueue(options: EnqueueTarget & QueueSettings): Promise<boolean> {
+export async function updateQueue(options: Target & QueueSettings): Promise<boolean> {
   const { db, schema: s, ...settings } = options;
-  const { exec, schema } = target({ db, schema: s });
+  const { exec, schema } = resolveTarget({ db, schema: s });
   return queueUpdate(exec, schema, parseSettings(settings));
 }
 
@@ -91,8 +85,8 @@ export async function updateQueue(options: EnqueueTarget & QueueSettings): Promi
  * Stops new starts of a queue's jobs on every worker; running jobs finish.
  * @example await pauseQueue({ db: pool, name: 'mail' }); // or: select sluice.pause_queue('mail')
  */
-export async function pauseQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
-  const { exec, schema } = target(options);
+export async function pauseQueue(options: Target & { name: string }): Promise<boolean> {
+  const { exec, schema } = resolveTarget(options);
   return queueSetPaused(exec, schema, assertName('queue', options.name), true);
 }
 
@@ -100,8 +94,8 @@ export async function pauseQueue(options: EnqueueTarget & { name: string }): Pro
  * Lets workers start a paused queue's jobs again.
  * @example await resumeQueue({ db: pool, name: 'mail' });
  */
-export async function resumeQueue(options: EnqueueTarget & { name: string }): Promise<boolean> {
-  const { exec, schema } = target(options);
+export async function resumeQueue(options: Target & { name: string }): Promise<boolean> {
+  const { exec, schema } = resolveTarget(options);
   return queueSetPaused(exec, schema, assertName('queue', options.name), false);
 }
 
@@ -109,10 +103,8 @@ export async function resumeQueue(options: EnqueueTarget & { name: string }): Pr
  * One queue's settings, or undefined.
  * @example const q = await getQueue({ db: pool, name: 'mail' }); console.log(q?.concurrencyLimit);
  */
-export async function getQueue(
-  options: EnqueueTarget & { name: string },
-): Promise<QueueInfo | undefined> {
-  const { exec, schema } = target(options);
+export async function getQueue(options: Target & { name: string }): Promise<QueueInfo | undefined> {
+  const { exec, schema } = resolveTarget(options);
   const row = await queueGet(exec, schema, assertName('queue', options.name));
   return row && toQueueInfo(row);
 }
@@ -121,8 +113,8 @@ export async function getQueue(
  * All queues with their settings, by name.
  * @example for (const q of await listQueues({ db: pool })) console.log(q.name, q.isPaused);
  */
-export async function listQueues(options: EnqueueTarget): Promise<QueueInfo[]> {
-  const { exec, schema } = target(options);
+export async function listQueues(options: Target): Promise<QueueInfo[]> {
+  const { exec, schema } = resolveTarget(options);
   return (await queueList(exec, schema)).map(toQueueInfo);
 }
 
@@ -132,9 +124,9 @@ export async function listQueues(options: EnqueueTarget): Promise<QueueInfo[]> {
  * @example if (!(await cancelJob({ db: pool, id }))) console.log('already finished');
  */
 export async function cancelJob(
-  options: EnqueueTarget & { id: string | number | bigint; reason?: string },
+  options: Target & { id: string | number | bigint; reason?: string },
 ): Promise<boolean> {
-  const { exec, schema } = target(options);
+  const { exec, schema } = resolveTarget(options);
   const id = String(options.id);
   if (!/^\d+$/.test(id)) throw new InvalidOptionsError('job id', `${id} is not a job id`);
   return jobCancel(exec, schema, id, options.reason ?? 'cancelled');

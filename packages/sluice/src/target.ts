@@ -9,9 +9,18 @@ export interface Target {
   db: DbTarget;
   /** Schema Sluice was migrated into. Default `sluice`. */
   schema?: string;
+  /**
+   * Run hot statements as named prepared statements (pg only). Default true; false behind
+   * PgBouncer in transaction mode before 1.21 (no prepared statements there). The CLI reads
+   * `SLUICE_PREPARED_STATEMENTS=off`.
+   */
+  preparedStatements?: boolean;
 }
 
 /** Checks a {@link Target}: an executor for its `db`, and its schema name (default `sluice`). */
 export function resolveTarget(t: Target): { exec: Executor; schema: string } {
-  return { exec: toExecutor(t.db), schema: assertSchemaName(t.schema ?? 'sluice') };
+  return {
+    exec: toExecutor(t.db, { isPrepared: t.preparedStatements ?? true }),
+    schema: assertSchemaName(t.schema ?? 'sluice'),
+  };
 }

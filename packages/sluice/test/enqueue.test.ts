@@ -579,19 +579,17 @@ describe('uniqueKey and bulk', () => {
 });
 
 describe('prepared statements', () => {
-  it('enqueue uses a named prepared statement, and SLUICE_PREPARED_STATEMENTS=off turns it off', async () => {
+  it('enqueue uses a named prepared statement, and preparedStatements: false turns it off', async () => {
     const prepared = async (off: boolean) => {
       const client = new pg.Client({ connectionString: db.current.url });
       await client.connect();
-      if (off) process.env.SLUICE_PREPARED_STATEMENTS = 'off';
       try {
-        await enqueue(anything, 1, { db: client });
+        await enqueue(anything, 1, { db: client, preparedStatements: !off });
         const { rows } = await client.query<{ name: string }>(
           'SELECT name FROM pg_prepared_statements',
         );
         return rows.map((r) => r.name);
       } finally {
-        delete process.env.SLUICE_PREPARED_STATEMENTS;
         await client.end();
       }
     };

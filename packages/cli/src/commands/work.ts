@@ -150,7 +150,7 @@ export function registerWork(program: Command): void {
     .action(async (opts: WorkOptions, cmd: Command) => {
       const g = globals(cmd);
       const schema = assertSchemaName(g.schema);
-      const logger = createLogger();
+      const logger = createLogger(logLevelFromEnv());
       // A stop signal before the worker exists ends start-up between steps: nothing is open but
       // short-lived connections, and bin.ts exits 0.
       const isStopped = () => {
@@ -192,6 +192,7 @@ export function registerWork(program: Command): void {
         leaseMs: opts.leaseMs,
         graceMs: opts.graceMs,
         isListenEnabled: opts.listen,
+        preparedStatements: process.env.SLUICE_PREPARED_STATEMENTS !== 'off',
       });
       // Background errors are logged by the worker and retried; they must not end the process.
       worker.on('error', () => undefined);
@@ -215,4 +216,12 @@ export function registerWork(program: Command): void {
         throw err;
       }
     });
+}
+
+// The environment is read here, at the edge; the library takes options.
+function logLevelFromEnv(): 'debug' | 'info' | 'warn' | 'error' | 'silent' {
+  const level = process.env.SLUICE_LOG_LEVEL;
+  return level === 'debug' || level === 'warn' || level === 'error' || level === 'silent'
+    ? level
+    : 'info';
 }

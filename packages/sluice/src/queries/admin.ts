@@ -1,22 +1,16 @@
 // Operator statements behind `sluice stats|jobs|dlq` (and the dashboard): read the views, and
 // call the SQL API by name so the CLI and plain SQL always do the same thing.
 // These are public, so each validates the schema name before it reaches the SQL text.
-import { toExecutor, type DbTarget } from '../db.js';
-import { assertSchemaName } from '../names.js';
+import { resolveTarget, type Target } from '../target.js';
 import { inSchema } from '../schema-sql.js';
 import type { JobRow } from './job-read.js';
 import type { JobState } from '../types.js';
 
-/** Where an admin statement runs: a pg Pool/Client or Kysely instance, and the schema. */
-export interface AdminTarget {
-  db: DbTarget;
-  /** Default `sluice`. */
-  schema?: string;
-}
+/** Where an admin statement runs. */
+export type AdminTarget = Target;
 
 function run(t: AdminTarget) {
-  const schema = assertSchemaName(t.schema ?? 'sluice');
-  const exec = toExecutor(t.db);
+  const { exec, schema } = resolveTarget(t);
   return {
     query: <R>(text: string, values?: unknown[]) => exec.query<R>(inSchema(text, schema), values),
   };

@@ -1,16 +1,16 @@
 // Cron schedules from code: rows of sluice.schedule, upserted by name. A CronScheduler (run by
 // the worker's leader, or anywhere) turns their ticks into jobs.
 import { z } from 'zod';
-import { toExecutor } from '../db.js';
 import type { Task } from '../define-task.js';
-import type { EnqueuedJob, EnqueueTarget } from '../enqueue.js';
+import type { EnqueuedJob } from '../enqueue.js';
+import { resolveTarget, type Target } from '../target.js';
 import {
   InvalidOptionsError,
   InvalidPayloadError,
   PayloadTooLargeError,
   UnknownQueueError,
 } from '../errors.js';
-import { assertName, assertSchemaName } from '../names.js';
+import { assertName } from '../names.js';
 import { jsonIssues, serializePayload } from '../payload.js';
 import { queueCapsGet } from '../queries/queue.js';
 import {
@@ -48,7 +48,7 @@ const scheduleOptionsSchema = z
   .strict();
 
 /** Options of {@link schedule}. */
-export interface ScheduleOptions<S extends z.ZodType = z.ZodType> extends EnqueueTarget {
+export interface ScheduleOptions<S extends z.ZodType = z.ZodType> extends Target {
   /** Schedule name (upsert key): 1-128 letters, digits or `_ . - :`. */
   name: string;
   /** 5 fields, or 6 with seconds first (`* * * * * *` = every second); `@daily` etc. */
@@ -73,11 +73,6 @@ export interface ScheduleOptions<S extends z.ZodType = z.ZodType> extends Enqueu
   isEnabled?: boolean;
 }
 
-function target(t: EnqueueTarget) {
-  const schema = assertSchemaName(t.schema ?? 'sluice');
-  return { exec: toExecutor(t.db), schema };
-}
-
 function payloadJson(task: Task | string, payload: unknown): string {
   if (typeof task !== 'string') return serializePayload(task, payload ?? {});
   const issues = jsonIssues(payload ?? {});
@@ -94,7 +89,7 @@ export async function schedule<S extends z.ZodType>(
   options: ScheduleOptions<S>,
 ): Promise<ScheduleInfo & { isCreated: boolean }> {
   const { db, schema: s, ...rest } = options ?? ({} as ScheduleOptions<S>);
-  const { exec, schema } = target({ db, schema: s });
+  const { exec, schema } = resolveTarget({ db, schema: s });
   const parsed = scheduleOptionsSchema.safeParse(rest);
   if (!parsed.success) {
     throw new InvalidOptionsError('schedule options', z.prettifyError(parsed.error), {
@@ -137,8 +132,8 @@ export async function schedule<S extends z.ZodType>(
  * Deletes the schedule; returns false if there was none. Jobs already enqueued stay.
  * @example await unschedule({ db: pool, name: 'nightly-report' });
  */
-export async function unschedule(options: EnqueueTarget & { name: string }): Promise<boolean> {
-  const { exec, schema } = target(options);
+export async function unschedule(options: Target & { name: string }): Promise<boolean> {
+  const { exec, schema } = resolveTarget(options);
   return scheduleDelete(exec, schema, assertName('schedule', options.name));
 }
 
@@ -148,9 +143,9 @@ export async function unschedule(options: EnqueueTarget & { name: string }): Pro
  * @example await setScheduleEnabled({ db: pool, name: 'nightly-report', isEnabled: false });
  */
 export async function setScheduleEnabled(
-  options: EnqueueTarget & { name: string; isEnabled: boolean },
+  options: Target & { name: string; isEnabled: boolean },
 ): Promise<boolean> {
-  const { exec, schema } = target(options);
+  const { exec, schema } = resolveTarget(options);
   const name = assertName('schedule', options.name);
   if (typeof options.isEnabled !== 'boolean') {
     throw new InvalidOptionsError('isEnabled', 'must be a boolean');
@@ -165,8 +160,8 @@ export async function setScheduleEnabled(
  * All schedules, by name.
  * @example for (const s of await listSchedules({ db: pool })) console.log(s.name, s.nextRunAt);
  */
-export async function listSchedules(options: EnqueueTarget): Promise<ScheduleInfo[]> {
-  const { exec, schema } = target(options);
+export async function listSchedules(options: Target): Promise<ScheduleInfo[]> {
+  const { exec, schema } = resolveTarget(options);
   return (await scheduleList(exec, schema)).map(toScheduleInfo);
 }
 
@@ -175,9 +170,9 @@ export async function listSchedules(options: EnqueueTarget): Promise<ScheduleInf
  * @example const s = await getSchedule({ db: pool, name: 'nightly-report' });
  */
 export async function getSchedule(
-  options: EnqueueTarget & { name: string },
+  options: Target & { name: string },
 ): Promise<ScheduleInfo | undefined> {
-  const { exec, schema } = target(options);
+  const { exec, schema } = resolveTarget(options);
   const row = await scheduleGet(exec, schema, assertName('schedule', options.name));
   return row && toScheduleInfo(row);
 }
@@ -188,9 +183,9 @@ export async function getSchedule(
  * @example await runScheduleNow({ db: pool, name: 'nightly-report' });
  */
 export async function runScheduleNow(
-  options: EnqueueTarget & { name: string },
+  options: Target & { name: string },
 ): Promise<EnqueuedJob | null> {
-  const { exec, schema } = target(options);
+  const { exec, schema } = resolveTarget(options);
   const id = await scheduleRunNow(exec, schema, assertName('schedule', options.name));
   return id === undefined ? null : { id, isDuplicate: false };
 }

@@ -1,4 +1,5 @@
-// The default logger: JSON lines on stderr, pino-compatible in shape. Level from SLUICE_LOG_LEVEL.
+// The default logger: JSON lines on stderr, pino-compatible in shape. The CLI passes the level
+// from SLUICE_LOG_LEVEL; the library reads no environment.
 import type { Logger } from '../logger.js';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 } as const;
@@ -24,10 +25,7 @@ function errorReplacer(_key: string, value: unknown): unknown {
  * A small pino-shaped logger writing JSON lines to stderr.
  * @example const logger = createLogger('warn', { service: 'mailer' });
  */
-export function createLogger(
-  level: Level = (process.env.SLUICE_LOG_LEVEL as Level | undefined) ?? 'info',
-  bindings: object = {},
-): Logger {
+export function createLogger(level: Level = 'info', bindings: object = {}): Logger {
   const min = LEVELS[level] ?? LEVELS.info;
   const write = (lvl: Exclude<Level, 'silent'>) => (obj: object, msg?: string) => {
     if (LEVELS[lvl] < min) return;

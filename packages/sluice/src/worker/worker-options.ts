@@ -54,6 +54,11 @@ export interface WorkerOptions {
    * the WAL flush like any other commit. Producers' transactions are never changed.
    */
   commitMode?: 'async' | 'durable';
+  /**
+   * Run the claim and complete statements as named prepared statements. Default true; false
+   * behind PgBouncer in transaction mode before 1.21.
+   */
+  preparedStatements?: boolean;
   /** Wake on NOTIFY instead of waiting for the poll. Default true. */
   isListenEnabled?: boolean;
   /** May become the leader (rescue, cron, maintenance). Default true. */
@@ -90,6 +95,7 @@ export const workerOptionsSchema = z
     rescueIntervalMs: z.number().int().min(10).optional(),
     rescueBackoffMs: z.number().int().min(0).default(1000),
     commitMode: z.enum(['async', 'durable']).default('async'),
+    preparedStatements: z.boolean().default(true),
     isListenEnabled: z.boolean().default(true),
     isLeaderEligible: z.boolean().default(true),
     livenessIntervalMs: z.number().int().min(100).default(30_000),

@@ -128,7 +128,7 @@ export class Worker extends EventEmitter {
     };
     this.pool = createWorkerPool(this.o);
     this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
-    this.db = toExecutor(this.pool);
+    this.db = toExecutor(this.pool, { isPrepared: this.o.preparedStatements });
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
     this.finishHost = {
       logger: this.logger,
