@@ -8,6 +8,7 @@ import { runInThread } from './isolation/thread-handler.js';
 import type { Logger } from './logger.js';
 import { assertName } from './names.js';
 import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
+import { parseOptions } from './options.js';
 
 /** What a handler receives besides its payload. */
 export interface JobContext {
@@ -113,13 +114,8 @@ export interface Task<S extends z.ZodType = z.ZodType> {
  * export const sendEmail = defineTask({ name: 'send-email', queue: 'mail', schema: z.object({ to: z.email() }) });
  */
 export function defineTask<S extends z.ZodType>(options: TaskOptions<S>): Task<S> {
-  const parsed = taskOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new InvalidOptionsError('task options', z.prettifyError(parsed.error), {
-      cause: parsed.error,
-    });
-  }
-  const o = parsed.data;
+  const parsedData = parseOptions(taskOptionsSchema, 'task options', options);
+  const o = parsedData;
   assertName('task', o.name);
   assertName('queue', o.queue);
   return makeTask(options.schema, o, undefined);

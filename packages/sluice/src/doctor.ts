@@ -2,7 +2,6 @@
 // the catalog, plus the live worker processes and the leader. Behind `sluice doctor`.
 import { z } from 'zod';
 import { toExecutor, type Executor } from './db.js';
-import { InvalidOptionsError } from './errors.js';
 import { migrations } from './migrator.js';
 import { assertSchemaName } from './names.js';
 import {
@@ -17,6 +16,7 @@ import {
   workerListAll,
 } from './queries/doctor.js';
 import type { AdminTarget } from './queries/admin.js';
+import { parseOptions } from './options.js';
 
 // What migrations 0001-0004 build and the runtime relies on. A new migration that adds a table,
 // function or index of the job table adds its name here, and the doctor test keeps this honest.
@@ -138,12 +138,7 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
   const { db, schema: s, ...rest } = options ?? ({} as InspectSchemaOptions);
   const schema = assertSchemaName(s ?? 'sluice');
   const exec = toExecutor(db);
-  const parsed = optionsSchema.safeParse(rest);
-  if (!parsed.success) {
-    throw new InvalidOptionsError('inspectSchema options', z.prettifyError(parsed.error), {
-      cause: parsed.error,
-    });
-  }
+  const parsedData = parseOptions(optionsSchema, 'inspectSchema options', rest);
   const shipped = migrations(schema);
   const report: SchemaReport = {
     schema,
@@ -226,7 +221,7 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
       startedAt: w.started_at,
       heartbeatAt: w.heartbeat_at,
       heartbeatAgeSeconds: Math.max(0, w.heartbeat_age_ms / 1000),
-      isStale: w.heartbeat_age_ms > parsed.data.staleAfterMs,
+      isStale: w.heartbeat_age_ms > parsedData.staleAfterMs,
     }));
     for (const w of report.workers.filter((x) => x.isStale)) {
       report.warnings.push(

@@ -16,6 +16,7 @@ import {
   type JobInsertParams,
 } from './queries/job.js';
 import { queueCapsGet } from './queries/queue.js';
+import { parseOptions } from './options.js';
 
 // Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
 const storableKey = z
@@ -120,13 +121,8 @@ function toInsertParams<S extends z.ZodType>(
   // Most jobs carry no options: skip the zod pass for them (it is a third of a bulk call's JS).
   let o: JobOptions = {};
   if (options !== undefined && Object.keys(options).length > 0) {
-    const parsed = jobOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new InvalidOptionsError('job options', z.prettifyError(parsed.error), {
-        cause: parsed.error,
-      });
-    }
-    o = parsed.data;
+    const parsedData = parseOptions(jobOptionsSchema, 'job options', options);
+    o = parsedData;
   }
   return {
     queue: assertName('queue', o.queue ?? task.queue),

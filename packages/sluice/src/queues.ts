@@ -12,6 +12,7 @@ import {
   queueUpdate,
   type QueueRow,
 } from './queries/queue.js';
+import { parseOptions } from './options.js';
 
 const limit = z.number().int().positive().nullable().optional();
 const interval = z
@@ -37,14 +38,9 @@ const queueSettingsSchema = z
 export type QueueSettings = z.input<typeof queueSettingsSchema>;
 
 function parseSettings(settings: QueueSettings) {
-  const parsed = queueSettingsSchema.safeParse(settings);
-  if (!parsed.success) {
-    throw new InvalidOptionsError('queue settings', z.prettifyError(parsed.error), {
-      cause: parsed.error,
-    });
-  }
-  assertName('queue', parsed.data.name);
-  return parsed.data;
+  const parsedData = parseOptions(queueSettingsSchema, 'queue settings', settings);
+  assertName('queue', parsedData.name);
+  return parsedData;
 }
 
 /**

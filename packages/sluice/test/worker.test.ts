@@ -35,6 +35,32 @@ async function q<T = Record<string, unknown>>(text: string, values: unknown[] = 
 }
 
 describe('worker', () => {
+  it('the job lease, the leader lease and the stale-worker cutoff are separate knobs', async () => {
+    const task = defineTask({ name: 'knobs', schema: z.object({}) }).handle(() => undefined);
+    const w = await start({
+      tasks: [task],
+      leaseMs: 30_000,
+      leaderLeaseMs: 1200,
+      staleWorkerMs: 800,
+    });
+    await eventually(async () => {
+      const [r] = await q<{ worker_id: string; ms: number }>(
+        `SELECT worker_id, extract(epoch FROM expires_at - now()) * 1000 AS ms FROM sluice.leader`,
+      );
+      expect(r?.worker_id).toBe(w.id);
+      expect(Number(r!.ms)).toBeLessThanOrEqual(1200);
+    });
+    // A registered worker silent for longer than staleWorkerMs is removed by the leader, though
+    // the job lease (30 s) is far from over.
+    await q(
+      `INSERT INTO sluice.worker (id, host, pid, queues, concurrency, heartbeat_at)
+       VALUES ('silent', 'h', 1, '{default}', 1, now() - interval '1 second')`,
+    );
+    await eventually(async () => {
+      expect(await q(`SELECT id FROM sluice.worker WHERE id = 'silent'`)).toEqual([]);
+    });
+  });
+
   it('takes a pg.Pool as db, copying its settings into a pool of its own, and commits durably on request', async () => {
     const pg = (await import('pg')).default;
     const appName = `user-pool-${Date.now()}`;

@@ -7,7 +7,6 @@ import { z } from 'zod';
 import { toExecutor, type Executor } from '../db.js';
 import type { Logger } from '../logger.js';
 import { PeriodicLoop } from '../periodic-loop.js';
-import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
 import {
   deadLetterDeleteExpired,
@@ -17,6 +16,7 @@ import {
   parentsAnalyzeDue,
 } from '../queries/maintenance.js';
 import type { ServiceDeps } from '../service.js';
+import { parseOptions } from '../options.js';
 
 const maintenanceConfigSchema = z
   .object({
@@ -78,13 +78,8 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
 
   constructor(deps: ServiceDeps, config: MaintenanceConfig = {}) {
     super();
-    const parsed = maintenanceConfigSchema.safeParse(config);
-    if (!parsed.success) {
-      throw new InvalidOptionsError('maintenance config', z.prettifyError(parsed.error), {
-        cause: parsed.error,
-      });
-    }
-    this.config = Object.freeze(parsed.data);
+    const parsedData = parseOptions(maintenanceConfigSchema, 'maintenance config', config);
+    this.config = Object.freeze(parsedData);
     this.#schema = assertSchemaName(deps.schema);
     this.#exec = toExecutor(deps.pool);
     this.#logger = deps.logger.child?.({ part: 'maintenance' }) ?? deps.logger;

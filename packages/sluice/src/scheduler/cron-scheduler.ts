@@ -8,7 +8,6 @@ import { toExecutor, type Executor } from '../db.js';
 import type { Logger } from '../logger.js';
 import type { ServiceDeps } from '../service.js';
 import { PeriodicLoop } from '../periodic-loop.js';
-import { InvalidOptionsError } from '../errors.js';
 import { assertSchemaName } from '../names.js';
 import {
   scheduleAdvance,
@@ -17,6 +16,7 @@ import {
   type DueScheduleRow,
 } from '../queries/schedule.js';
 import { planTicks } from './plan-ticks.js';
+import { parseOptions } from '../options.js';
 
 const cronSchedulerConfigSchema = z
   .object({
@@ -83,13 +83,8 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
 
   constructor(deps: ServiceDeps, config: CronSchedulerConfig = {}) {
     super();
-    const parsed = cronSchedulerConfigSchema.safeParse(config);
-    if (!parsed.success) {
-      throw new InvalidOptionsError('cron scheduler config', z.prettifyError(parsed.error), {
-        cause: parsed.error,
-      });
-    }
-    this.config = Object.freeze(parsed.data);
+    const parsedData = parseOptions(cronSchedulerConfigSchema, 'cron scheduler config', config);
+    this.config = Object.freeze(parsedData);
     this.#schema = assertSchemaName(deps.schema);
     this.#exec = toExecutor(deps.pool);
     this.#logger = deps.logger.child?.({ part: 'cron-scheduler' }) ?? deps.logger;

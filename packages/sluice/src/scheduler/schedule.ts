@@ -24,6 +24,7 @@ import {
   type ScheduleRow,
 } from '../queries/schedule.js';
 import { assertCron, canonicalTimezone, nextTick } from './next-tick.js';
+import { parseOptions } from '../options.js';
 
 const scheduleOptionsSchema = z
   .object({
@@ -90,13 +91,8 @@ export async function schedule<S extends z.ZodType>(
 ): Promise<ScheduleInfo & { isCreated: boolean }> {
   const { db, schema: s, ...rest } = options ?? ({} as ScheduleOptions<S>);
   const { exec, schema } = resolveTarget({ db, schema: s });
-  const parsed = scheduleOptionsSchema.safeParse(rest);
-  if (!parsed.success) {
-    throw new InvalidOptionsError('schedule options', z.prettifyError(parsed.error), {
-      cause: parsed.error,
-    });
-  }
-  const o = parsed.data;
+  const parsedData = parseOptions(scheduleOptionsSchema, 'schedule options', rest);
+  const o = parsedData;
   const task = o.task;
   const name = assertName('schedule', o.name);
   const taskName = assertName('task', typeof task === 'string' ? task : task.name);

@@ -7,7 +7,6 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { Task } from '../define-task.js';
 import type { Logger } from '../logger.js';
-import { InvalidOptionsError } from '../errors.js';
 import {
   jobCancelRunning,
   jobClaim,
@@ -23,6 +22,7 @@ import { resolveTarget, type Target } from '../target.js';
 import type { Executor } from '../db.js';
 import type { RunOutcome } from '../worker/executor.js';
 import { RunningJob, type RunningJobHost } from '../worker/running-job.js';
+import { parseOptions } from '../options.js';
 
 const drainOptionsSchema = z
   .object({
@@ -76,13 +76,8 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 export async function drainQueue(options: DrainOptions): Promise<DrainResult> {
   const { db, schema: s, ...rest } = options;
   const { exec, schema } = resolveTarget({ db, schema: s });
-  const parsed = drainOptionsSchema.safeParse(rest);
-  if (!parsed.success) {
-    throw new InvalidOptionsError('drain options', z.prettifyError(parsed.error), {
-      cause: parsed.error,
-    });
-  }
-  const o = parsed.data;
+  const parsedData = parseOptions(drainOptionsSchema, 'drain options', rest);
+  const o = parsedData;
   const tasks = new Map(o.tasks.map((t) => [t.name, t]));
   const queues = o.queues ?? [...new Set(o.tasks.map((t) => t.queue))];
   const result: DrainResult = { completed: 0, retried: 0, dead: 0, cancelled: 0, snoozed: 0 };

@@ -1,4 +1,4 @@
-// Leader election by lease row (sluice.leader): the holder renews every leaseMs/3; when it stops
+// Leader election by lease row (sluice.leader): the holder renews every leaderLeaseMs/3; when it stops
 // renewing (crash, pause, lost connection) another worker takes over once the lease expires.
 // A worker that fails to renew steps down at once and stops its services, so two leaders never
 // act on purpose at the same time; the services are written to be safe if they briefly do.
@@ -23,7 +23,10 @@ export interface LeaderConfig {
   schema: string;
   workerId: string;
   logger: Logger;
-  leaseMs: number;
+  /** How long the leader's row is its own without renewal (renewed every third of it). */
+  leaderLeaseMs: number;
+  /** A worker whose heartbeat is older than this is removed, and its jobs rescued. */
+  staleWorkerMs: number;
   rescueIntervalMs: number;
   rescueBackoffMs: number;
   services: LeaderService[];
@@ -43,7 +46,7 @@ export class Leader {
 
   start(): void {
     if (!this.c.isEligible) return;
-    const every = Math.max(50, Math.floor(this.c.leaseMs / 3));
+    const every = Math.max(50, Math.floor(this.c.leaderLeaseMs / 3));
     this.electTimer = setInterval(() => void this.elect(), every);
     void this.elect();
   }
@@ -55,7 +58,7 @@ export class Leader {
       isElected = await leaderAttemptElect(this.c.db, this.c.schema, {
         name: 'maintenance',
         workerId: this.c.workerId,
-        ttlMs: this.c.leaseMs,
+        ttlMs: this.c.leaderLeaseMs,
       });
     } catch (err) {
       this.c.logger.warn({ err }, 'leader election failed');
@@ -97,7 +100,7 @@ export class Leader {
   async rescue(): Promise<void> {
     try {
       // Stale workers first: their jobs are then rescued in this same pass, not after their leases.
-      await workerDeleteStale(this.c.db, this.c.schema, this.c.leaseMs * 2);
+      await workerDeleteStale(this.c.db, this.c.schema, this.c.staleWorkerMs);
       for (;;) {
         const rows = await jobRescueExpired(this.c.db, this.c.schema, {
           limit: 1000,

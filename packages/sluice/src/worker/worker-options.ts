@@ -41,6 +41,16 @@ export interface WorkerOptions {
    * longer than this should run in a thread (`task.handleInThread`).
    */
   leaseMs?: number;
+  /**
+   * How long the leader's lease lasts without renewal: when the leader dies, another worker takes
+   * over (rescue, cron, maintenance) within this. Default: `leaseMs`.
+   */
+  leaderLeaseMs?: number;
+  /**
+   * A worker whose heartbeat is older than this is removed from `sluice.worker` by the leader,
+   * and the jobs it held are rescued at once. Default: `2 × leaseMs`.
+   */
+  staleWorkerMs?: number;
   /** Heartbeat (lease renewal of held jobs). Default `leaseMs / 3`. */
   heartbeatIntervalMs?: number;
   /** How often the leader rescues lapsed jobs. Default `min(5 s, leaseMs / 2)`. */
@@ -91,6 +101,8 @@ export const workerOptionsSchema = z
     schema: z.string().default('sluice'),
     pollIntervalMs: z.number().int().min(10).default(1000),
     leaseMs: z.number().int().min(100).default(30_000),
+    leaderLeaseMs: z.number().int().min(100).optional(),
+    staleWorkerMs: z.number().int().min(100).optional(),
     heartbeatIntervalMs: z.number().int().min(10).optional(),
     rescueIntervalMs: z.number().int().min(10).optional(),
     rescueBackoffMs: z.number().int().min(0).default(1000),

@@ -30,6 +30,7 @@ import {
   workerOptionsSchema,
   type WorkerOptions,
 } from './worker-options.js';
+import { parseOptions } from '../options.js';
 
 /** A finished or failed job as events report it. */
 export interface JobEvent {
@@ -86,13 +87,8 @@ export class Worker extends EventEmitter {
 
   constructor(options: WorkerOptions) {
     super();
-    const parsed = workerOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new InvalidOptionsError('worker options', z.prettifyError(parsed.error), {
-        cause: parsed.error,
-      });
-    }
-    this.o = parsed.data;
+    const parsedData = parseOptions(workerOptionsSchema, 'worker options', options);
+    this.o = parsedData;
     assertSchemaName(this.o.schema);
     for (const t of this.o.tasks) {
       if (typeof t.handler !== 'function') {
@@ -228,7 +224,8 @@ export class Worker extends EventEmitter {
       schema: this.o.schema,
       workerId: this.id,
       logger: this.logger,
-      leaseMs: this.o.leaseMs,
+      leaderLeaseMs: this.o.leaderLeaseMs ?? this.o.leaseMs,
+      staleWorkerMs: this.o.staleWorkerMs ?? 2 * this.o.leaseMs,
       // At most half a lease, so a lease nobody renews is rescued within one more lease.
       rescueIntervalMs: this.o.rescueIntervalMs ?? Math.min(5000, Math.floor(this.o.leaseMs / 2)),
       rescueBackoffMs: this.o.rescueBackoffMs,
