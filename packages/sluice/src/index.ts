@@ -29,4 +29,25 @@ export { migrate } from './migrator.js';
 export type { MigrateOptions } from './migrator.js';
 export * from './errors.js';
 export { InvalidCronError, InvalidTimezoneError } from './scheduler/schedule-errors.js';
-export type * from './types.js';
+export type {
+  Timestamp,
+  Json,
+  ActiveJobState,
+  FinishedJobState,
+  JobState,
+  QueueTable,
+  JobTable,
+  JobHistoryTable,
+  DeadLetterTable,
+  ScheduleTable,
+  WorkerTable,
+  WorkerWaitingTable,
+  EventListenerTable,
+  LeaderTable,
+  QueueRateTable,
+  HistoryPartitionsView,
+  MigrationTable,
+  QueueStatsView,
+  AllJobsView,
+  SluiceDatabase,
+} from './types.js';

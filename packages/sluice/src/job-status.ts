@@ -50,7 +50,7 @@ export function toJobInfo(r: JobRow): JobInfo {
     payload: r.payload,
     progress: r.progress,
     result: r.result,
-    errors: r.errors,
+    errors: Array.isArray(r.errors) ? (r.errors as unknown[]) : [],
     runAt: r.run_at,
     createdAt: r.created_at,
     startedAt: r.started_at,

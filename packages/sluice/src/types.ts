@@ -14,6 +14,12 @@ interface ColumnType<S, I = S, U = S> {
 type Generated<S> = ColumnType<S, S | undefined, S>;
 
 /** Timestamps come back from pg as Date; inserts may pass Date or an ISO string. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- only the select type matters
+type SelectOf<C> = C extends ColumnType<infer S, any, any> ? SelectOf<S> : C;
+
+/** A row as it is read back: each column's select type (Kysely's Selectable). */
+export type Selected<T> = { [K in keyof T]: SelectOf<T[K]> };
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A jsonb column: any JSON value. */
 export type Json = unknown;

@@ -4,7 +4,7 @@
 import { resolveTarget, type Target } from '../target.js';
 import { inSchema } from '../schema-sql.js';
 import type { JobRow } from './job-read.js';
-import type { JobState } from '../types.js';
+import type { DeadLetterTable, JobState, Selected } from '../types.js';
 
 /** Where an admin statement runs. */
 export type AdminTarget = Target;
@@ -99,24 +99,7 @@ export async function jobRetry(t: AdminTarget & { id: string }): Promise<boolean
 }
 
 /** A row of `dead_letter`. */
-export interface DeadLetterRow {
-  id: string;
-  queue: string;
-  task: string;
-  payload: unknown;
-  priority: number;
-  run_at: Date;
-  attempt: number;
-  max_attempts: number;
-  unique_key: string | null;
-  group_key: string | null;
-  progress: unknown;
-  errors: unknown;
-  reason: string;
-  created_at: Date;
-  started_at: Date | null;
-  failed_at: Date;
-}
+export type DeadLetterRow = Selected<DeadLetterTable>;
 
 /** Newest dead letters first, optionally of one queue and/or task. */
 export async function deadLetterList(

@@ -1,20 +1,10 @@
 // Statements on sluice.queue. Values always bound; the schema is substituted by inSchema.
 import type { Executor } from '../db.js';
 import { inSchema } from '../schema-sql.js';
+import type { QueueTable, Selected } from '../types.js';
 
-export interface QueueRow {
-  name: string;
-  partition_name: string;
-  is_paused: boolean;
-  concurrency_limit: number | null;
-  rate_limit: number | null;
-  rate_window_ms: number;
-  group_concurrency_limit: number | null;
-  group_rate_limit: number | null;
-  max_payload_bytes: number;
-  history_retention: string;
-  dead_letter_retention: string;
-}
+/** A row of `sluice.queue` as the queue statements read it (no timestamps). */
+export type QueueRow = Omit<Selected<QueueTable>, 'created_at' | 'updated_at'>;
 
 const COLUMNS = `name, partition_name, is_paused, concurrency_limit, rate_limit, rate_window_ms,
   group_concurrency_limit, group_rate_limit, max_payload_bytes,

@@ -2,25 +2,10 @@
 // schema is substituted by inSchema.
 import type { Executor } from '../db.js';
 import { inSchema } from '../schema-sql.js';
+import type { ScheduleTable, Selected } from '../types.js';
 
-/** A row of sluice.schedule as the API returns it. */
-export interface ScheduleRow {
-  name: string;
-  cron: string;
-  timezone: string;
-  task: string;
-  queue: string;
-  payload: unknown;
-  priority: number;
-  max_attempts: number | null;
-  is_enabled: boolean;
-  missed_policy: 'run_once' | 'run_all' | 'skip';
-  max_catch_up: number;
-  next_run_at: Date | null;
-  last_run_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** A row of `sluice.schedule`. */
+export type ScheduleRow = Selected<ScheduleTable>;
 
 /** A due schedule, with the database clock and next_run_at's exact text for compare-and-set. */
 export interface DueScheduleRow {

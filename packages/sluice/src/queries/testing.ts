@@ -1,19 +1,22 @@
 // Statements of sluice/testing: what a test enqueued, and making scheduled jobs due at once.
 import type { Executor } from '../db.js';
 import { inSchema } from '../schema-sql.js';
+import type { JobTable, Selected } from '../types.js';
 
-export interface UnfinishedJobRow {
-  id: string;
-  queue: string;
-  task: string;
-  payload: unknown;
-  state: string;
-  run_at: Date;
-  attempt: number;
-  priority: number;
-  unique_key: string | null;
-  group_key: string | null;
-}
+/** An unfinished job as the testing helpers read it. */
+export type UnfinishedJobRow = Pick<
+  Selected<JobTable>,
+  | 'id'
+  | 'queue'
+  | 'task'
+  | 'payload'
+  | 'state'
+  | 'run_at'
+  | 'attempt'
+  | 'priority'
+  | 'unique_key'
+  | 'group_key'
+>;
 
 // Containment (@>) is the partial match: every key given must be there with that value, nested
 // objects match partially too, and an array matches if it holds the elements given.
