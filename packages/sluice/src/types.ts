@@ -20,6 +20,7 @@ type SelectOf<C> = C extends ColumnType<infer S, any, any> ? SelectOf<S> : C;
 /** A row as it is read back: each column's select type (Kysely's Selectable). */
 export type Selected<T> = { [K in keyof T]: SelectOf<T[K]> };
 
+/** A timestamptz column: read as a Date, written as a Date or an ISO string. */
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 /** A jsonb column: any JSON value. */
 export type Json = unknown;
