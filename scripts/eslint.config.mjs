@@ -57,6 +57,26 @@ export default tseslint.config(
     },
   },
   {
+    // Only queries/ and the migrator write SQL: statements elsewhere in the library are a sign
+    // that a query module is missing.
+    files: ['packages/sluice/src/**/*.ts'],
+    ignores: ['packages/sluice/src/queries/**', 'packages/sluice/src/migrator.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'TemplateElement[value.raw=/\\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|LISTEN|ANALYZE)\\s/]',
+          message: 'SQL lives in queries/ (or the migrator)',
+        },
+        {
+          selector: 'Literal[value=/\\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|LISTEN|ANALYZE)\\s/]',
+          message: 'SQL lives in queries/ (or the migrator)',
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/sluice/src/worker/notifier.ts'],
     rules: {
       'no-restricted-imports': [

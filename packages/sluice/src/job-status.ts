@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { toExecutor, type DbTarget } from './db.js';
 import { InvalidOptionsError, JobNotFoundError, TimeoutError } from './errors.js';
-import { assertSchemaName, doneChannel } from './names.js';
+import { assertSchemaName } from './names.js';
 import { resolveTarget } from './target.js';
 import { jobGet, type JobRow } from './queries/job-read.js';
-import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
+import { doneChannelListen, eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
 
 /** A job as `getJob` reports it, from whichever table holds it. */
 export interface JobInfo {
@@ -110,7 +110,7 @@ export async function waitForJob(options: {
   const listenerId = `wait-${randomUUID()}`;
   try {
     await eventListenerUpsert(exec, schema, listenerId);
-    await client.query(`LISTEN "${doneChannel(schema)}"`);
+    await doneChannelListen(exec, schema);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const row = await jobGet(exec, schema, id);

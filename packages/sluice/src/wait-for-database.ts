@@ -2,7 +2,9 @@
 // (Compose, Kubernetes): connection failures that pass by themselves are retried with capped
 // exponential back-off; anything else (a wrong password, a missing database) fails at once.
 import pg from 'pg';
+import { toExecutor } from './db.js';
 import { DatabaseUnreachableError, InvalidOptionsError } from './errors.js';
+import { serverPing } from './queries/worker.js';
 
 /** One failed attempt, as `onAttempt` sees it. */
 export interface DatabaseAttempt {
@@ -91,7 +93,7 @@ function connectWith(db: string | pg.ClientConfig, timeoutMs: number) {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await client.connect();
-      await client.query('SELECT 1');
+      await serverPing(toExecutor(client));
     } finally {
       signal.removeEventListener('abort', onAbort);
       await client.end().catch(() => undefined);

@@ -1,5 +1,6 @@
 // Statements on sluice.worker, sluice.worker_waiting and sluice.leader.
 import type { Executor } from '../db.js';
+import { doneChannel } from '../names.js';
 import { inSchema } from '../schema-sql.js';
 
 export async function workerRegister(
@@ -132,4 +133,14 @@ export async function eventListenerDeleteStale(db: Executor, schema: string, sta
     ),
     [staleMs],
   );
+}
+
+/** LISTENs on the finished-jobs channel of `schema` (the connection must stay the same one). */
+export async function doneChannelListen(db: Executor, schema: string) {
+  await db.query(`LISTEN "${doneChannel(schema)}"`);
+}
+
+/** One round trip: the server answers queries (used to wait for it at start-up). */
+export async function serverPing(db: Executor) {
+  await db.query('SELECT 1');
 }
