@@ -22,7 +22,7 @@ export interface JobEventInfo {
  * @example
  * const events = await listenJobEvents({ db: process.env.DATABASE_URL! });
  * events.on('dead', ({ id, queue }) => alert(`job ${id} of ${queue} is dead`));
- * await events.close();
+ * await events.stop();
  */
 export class JobEvents extends EventEmitter {
   private readonly notifier: Notifier;
@@ -59,6 +59,8 @@ export class JobEvents extends EventEmitter {
   }
 
   /** Starts listening; resolves once subscribed. */
+  private stopping: Promise<void> | undefined;
+
   async start(): Promise<void> {
     // Workers announce outcomes only while a listener is registered; renewed, and forgotten by
     // the leader if this process dies.
@@ -72,11 +74,15 @@ export class JobEvents extends EventEmitter {
     await connected;
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.renewTimer);
-    await this.notifier.stop();
-    await eventListenerDelete(toExecutor(this.pool), this.schema, this.id).catch(() => undefined);
-    await this.pool.end();
+  /** Stops listening and closes the connections; safe to call twice (each waits for the first). */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.renewTimer);
+      await this.notifier.stop();
+      await eventListenerDelete(toExecutor(this.pool), this.schema, this.id).catch(() => undefined);
+      await this.pool.end();
+    })();
+    return this.stopping;
   }
 }
 
