@@ -18,10 +18,9 @@ describe('long-running parts', () => {
     const deps = { pool, schema: 'sluice', logger: quiet };
     const task = defineTask({ name: 'life', schema: z.object({}) }).handle(() => undefined);
     const worker = createWorker({ db: db.current.url, tasks: [task], logger: quiet });
-    const parts = [
-      { name: 'worker', start: () => worker.start(), stop: () => worker.stop() },
+    const parts: { start(): Promise<void>; stop(): Promise<void>; isRunning?(): boolean }[] = [
+      { start: () => worker.start(), stop: () => worker.stop() },
       ...[new CronScheduler(deps), new Maintenance(deps, { startDelayMs: 0 })].map((p) => ({
-        name: p.constructor.name,
         start: () => p.start(),
         stop: () => p.stop(),
         isRunning: () => p.isRunning,
