@@ -1,22 +1,22 @@
 // The sluice face: what an application uses to define tasks, enqueue (in its own transaction),
 // run workers and follow its jobs. Operators' tools use sluice/admin; users' tests
 // sluice/testing. Nothing else is exported.
-export { defineTask } from './define-task.js';
-export type { Task, TaskOptions, TaskHandler, JobContext } from './define-task.js';
-export type { Logger } from './logger.js';
-export { enqueue, enqueueMany } from './enqueue.js';
-export type { JobOptions, EnqueuedJob, BulkJob } from './enqueue.js';
-export type { Target } from './target.js';
-export type { DbTarget, PgQueryable } from './db.js';
-export type { RetryPolicy } from './retry-policy.js';
-export { waitForDatabase, isTransientConnectionError } from './wait-for-database.js';
-export type { WaitForDatabaseOptions, DatabaseAttempt } from './wait-for-database.js';
-export { snooze, cancel } from './job-directive.js';
-export { cancelJob } from './queues.js';
-export { getJob, waitForJob } from './job-status.js';
-export type { JobInfo } from './job-status.js';
-export { listenJobEvents, JobEvents } from './job-events.js';
-export type { JobEventInfo } from './job-events.js';
+export { defineTask } from './client/define-task.js';
+export type { Task, TaskOptions, TaskHandler, JobContext } from './client/define-task.js';
+export type { Logger } from './core/logger.js';
+export { enqueue, enqueueMany } from './client/enqueue.js';
+export type { JobOptions, EnqueuedJob, BulkJob } from './client/enqueue.js';
+export type { Target } from './core/target.js';
+export type { DbTarget, PgQueryable } from './core/db.js';
+export type { RetryPolicy } from './client/retry-policy.js';
+export { waitForDatabase, isTransientConnectionError } from './core/wait-for-database.js';
+export type { WaitForDatabaseOptions, DatabaseAttempt } from './core/wait-for-database.js';
+export { snooze, cancel } from './client/job-directive.js';
+export { cancelJob } from './admin/queues.js';
+export { getJob, waitForJob } from './client/job-status.js';
+export type { JobInfo } from './client/job-status.js';
+export { listenJobEvents, JobEvents } from './client/job-events.js';
+export type { JobEventInfo } from './client/job-events.js';
 export { createWorker, Worker } from './worker/worker.js';
 export type { JobEvent } from './worker/worker.js';
 export type { WorkerOptions } from './worker/worker-options.js';
@@ -25,9 +25,9 @@ export { createLogger } from './worker/logger.js';
 export { schedule, unschedule } from './scheduler/schedule.js';
 export type { ScheduleOptions, ScheduleInfo } from './scheduler/schedule.js';
 export type { MissedPolicy } from './scheduler/plan-ticks.js';
-export { migrate } from './migrator.js';
-export type { MigrateOptions } from './migrator.js';
-export * from './errors.js';
+export { migrate } from './core/migrator.js';
+export type { MigrateOptions } from './core/migrator.js';
+export * from './core/errors.js';
 export { InvalidCronError, InvalidTimezoneError } from './scheduler/schedule-errors.js';
 export type {
   Timestamp,
@@ -50,4 +50,4 @@ export type {
   QueueStatsView,
   AllJobsView,
   SluiceDatabase,
-} from './types.js';
+} from './core/types.js';

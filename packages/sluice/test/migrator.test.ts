@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTask, enqueue, enqueueMany, migrate } from 'sluice';
 import { createQueue, latestVersion, migrations, migrationScript } from 'sluice/admin';
-import { jobChannel } from '../src/names.js';
+import { jobChannel } from '../src/core/names.js';
 import { createTestDatabase, type TestDatabase } from '@sluice/testkit';
 import { serverUrl, useTestDatabase } from '../../../test/setup/db.js';
 

@@ -8,7 +8,7 @@ import {
   deadLetterReplayMany,
   type DeadLetterRow,
 } from '../queries/admin.js';
-import type { Target } from '../target.js';
+import type { Target } from '../core/target.js';
 
 /** A job that exhausted its attempts or failed permanently, with every attempt's error. */
 export interface DeadLetterInfo {

@@ -8,10 +8,10 @@ export {
   getQueue,
   listQueues,
   cancelJob,
-} from '../queues.js';
-export type { QueueSettings, QueueInfo } from '../queues.js';
-export { getJob } from '../job-status.js';
-export type { JobInfo } from '../job-status.js';
+} from './queues.js';
+export type { QueueSettings, QueueInfo } from './queues.js';
+export { getJob } from '../client/job-status.js';
+export type { JobInfo } from '../client/job-status.js';
 export { listJobs, retryJob } from './jobs.js';
 export {
   listDeadLetters,
@@ -31,7 +31,7 @@ export {
   runScheduleNow,
 } from '../scheduler/schedule.js';
 export type { ScheduleInfo } from '../scheduler/schedule.js';
-export { inspectSchema } from '../doctor.js';
+export { inspectSchema } from './doctor.js';
 export type {
   InspectSchemaOptions,
   SchemaReport,
@@ -39,9 +39,14 @@ export type {
   SchemaProblemCode,
   WorkerStatus,
   LeaderStatus,
-} from '../doctor.js';
-export { migrations, migrationScript, latestVersion, assertSchemaCurrent } from '../migrator.js';
-export type { Migration } from '../migrator.js';
+} from './doctor.js';
+export {
+  migrations,
+  migrationScript,
+  latestVersion,
+  assertSchemaCurrent,
+} from '../core/migrator.js';
+export type { Migration } from '../core/migrator.js';
 export { Maintenance } from '../maintenance/maintenance.js';
 export type {
   MaintenanceConfig,
@@ -56,5 +61,5 @@ export type {
   ScheduleFiredEvent,
 } from '../scheduler/cron-scheduler.js';
 export type { LeaderService } from '../worker/leader.js';
-export { assertName, assertSchemaName } from '../names.js';
-export type { Target } from '../target.js';
+export { assertName, assertSchemaName } from '../core/names.js';
+export type { Target } from '../core/target.js';

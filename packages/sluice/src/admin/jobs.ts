@@ -1,8 +1,8 @@
 // Jobs for operators: the newest across every table, and running a pending one now.
-import { toJobInfo, type JobInfo } from '../job-status.js';
+import { toJobInfo, type JobInfo } from '../client/job-status.js';
 import { jobList, jobRetry } from '../queries/admin.js';
-import type { Target } from '../target.js';
-import type { JobState } from '../types.js';
+import type { Target } from '../core/target.js';
+import type { JobState } from '../core/types.js';
 
 /**
  * Newest jobs first from `sluice.all_jobs` (pending, running, finished and dead), optionally of

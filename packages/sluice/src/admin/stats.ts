@@ -4,7 +4,7 @@ import {
   queueStatsList,
   type QueueStats,
 } from '../queries/admin.js';
-import type { Target } from '../target.js';
+import type { Target } from '../core/target.js';
 
 export type { QueueStats };
 

@@ -1,8 +1,8 @@
 // Messages between a worker and the thread running an isolated handler, and how results and
 // errors cross: structured clone keeps an Error's message and stack but not its class, so the
 // directives (snooze, cancel) and PermanentError are sent as tags and rebuilt on arrival.
-import { PermanentError } from '../errors.js';
-import { Cancel, Snooze } from '../job-directive.js';
+import { PermanentError } from '../core/errors.js';
+import { Cancel, Snooze } from '../client/job-directive.js';
 
 type LogFn = (obj: object, msg?: string) => void;
 

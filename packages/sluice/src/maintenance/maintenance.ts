@@ -4,10 +4,10 @@
 // for dead letters, last_analyze shared through the statistics system).
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import { toExecutor, type Executor } from '../db.js';
-import type { Logger } from '../logger.js';
-import { PeriodicLoop } from '../periodic-loop.js';
-import { assertSchemaName } from '../names.js';
+import { toExecutor, type Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
+import { PeriodicLoop } from '../core/periodic-loop.js';
+import { assertSchemaName } from '../core/names.js';
 import {
   deadLetterDeleteExpired,
   historyPartitionsCreate,
@@ -15,8 +15,8 @@ import {
   parentsAnalyze,
   parentsAnalyzeDue,
 } from '../queries/maintenance.js';
-import type { ServiceDeps } from '../service.js';
-import { parseOptions } from '../options.js';
+import type { ServiceDeps } from '../core/service.js';
+import { parseOptions } from '../core/options.js';
 
 const maintenanceConfigSchema = z
   .object({

@@ -1,10 +1,10 @@
 // Operator statements behind `sluice stats|jobs|dlq` (and the dashboard): read the views, and
 // call the SQL API by name so the CLI and plain SQL always do the same thing.
 // These are public, so each validates the schema name before it reaches the SQL text.
-import { resolveTarget, type Target } from '../target.js';
-import { inSchema } from '../schema-sql.js';
+import { resolveTarget, type Target } from '../core/target.js';
+import { inSchema } from '../core/schema-sql.js';
 import type { JobRow } from './job-read.js';
-import type { DeadLetterTable, JobState, Selected } from '../types.js';
+import type { DeadLetterTable, JobState, Selected } from '../core/types.js';
 
 /** Where an admin statement runs. */
 export type AdminTarget = Target;

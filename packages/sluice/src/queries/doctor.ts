@@ -1,7 +1,7 @@
 // Catalog reads behind `inspectSchema` (`sluice doctor`). Read-only. Relations are looked up
 // with to_regclass, which returns NULL instead of failing, so a broken schema can be described.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 /** Names among `relations` and `functions` that do not exist in the schema. */
 export async function catalogListMissing(

@@ -1,7 +1,7 @@
 // When the next delayed job of a queue is due, so an idle worker can start it on time instead of
 // at its next poll.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 // The claim index orders pending rows by (priority DESC, run_at, id), so min(run_at) alone would
 // read every pending entry of the queue (a million scheduled reminders: a million entries). This

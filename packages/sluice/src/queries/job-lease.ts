@@ -1,8 +1,8 @@
 // Statements that keep a job's lease true: extension by lease token, the handler's start,
 // progress, and the leader's rescue of lapsed leases. Like the finishing statements, each is
 // conditional on the lease token or the lease time, and names the queue where it can.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 // Extends the leases of the jobs this worker really holds, by lease token (id and attempt), and
 // reports which of them were asked to cancel. Never every running row under the worker id: a

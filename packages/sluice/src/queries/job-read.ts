@@ -1,7 +1,7 @@
 // Reading one job wherever it lives: sluice.job, sluice.job_history or sluice.dead_letter.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
-import type { AllJobsView, Selected } from '../types.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
+import type { AllJobsView, Selected } from '../core/types.js';
 
 /** A row of `sluice.all_jobs`. */
 export type JobRow = Selected<AllJobsView>;

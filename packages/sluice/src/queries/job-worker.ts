@@ -3,8 +3,8 @@
 // Every statement names the queue (the partition key) so the planner prunes to one partition,
 // and every finishing statement is conditional on the lease token (id, attempt, worker_id,
 // state = 'running'): a stale worker's late result matches no row and is never applied.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 export interface ClaimedJob {
   id: string;

@@ -1,7 +1,7 @@
 // Producer-side statements on sluice.job. The worker's claim/complete statements live in
 // queries/job-worker.ts.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 export interface JobInsertParams {
   queue: string;

@@ -1,7 +1,7 @@
 // Retention and upkeep statements. None of them reads or writes sluice.job rows: retention
 // never deletes unfinished work, however old.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
 
 /** Creates the UTC day partitions of job_history from today − `behindDays` for `days` days. */
 export async function historyPartitionsCreate(

@@ -1,7 +1,7 @@
 // Statements on sluice.queue. Values always bound; the schema is substituted by inSchema.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
-import type { QueueTable, Selected } from '../types.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
+import type { QueueTable, Selected } from '../core/types.js';
 
 /** A row of `sluice.queue` as the queue statements read it (no timestamps). */
 export type QueueRow = Omit<Selected<QueueTable>, 'created_at' | 'updated_at'>;

@@ -1,8 +1,8 @@
 // Statements on sluice.schedule, and the insert of a tick's jobs. Values always bound; the
 // schema is substituted by inSchema.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
-import type { ScheduleTable, Selected } from '../types.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
+import type { ScheduleTable, Selected } from '../core/types.js';
 
 /** A row of `sluice.schedule`. */
 export type ScheduleRow = Selected<ScheduleTable>;

@@ -1,7 +1,7 @@
 // Statements of sluice/testing: what a test enqueued, and making scheduled jobs due at once.
-import type { Executor } from '../db.js';
-import { inSchema } from '../schema-sql.js';
-import type { JobTable, Selected } from '../types.js';
+import type { Executor } from '../core/db.js';
+import { inSchema } from '../core/schema-sql.js';
+import type { JobTable, Selected } from '../core/types.js';
 
 /** An unfinished job as the testing helpers read it. */
 export type UnfinishedJobRow = Pick<

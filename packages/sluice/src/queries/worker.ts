@@ -1,7 +1,7 @@
 // Statements on sluice.worker, sluice.worker_waiting and sluice.leader.
-import type { Executor } from '../db.js';
-import { doneChannel } from '../names.js';
-import { inSchema } from '../schema-sql.js';
+import type { Executor } from '../core/db.js';
+import { doneChannel } from '../core/names.js';
+import { inSchema } from '../core/schema-sql.js';
 
 export async function workerRegister(
   db: Executor,

@@ -4,11 +4,11 @@
 // saves queries.
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import { toExecutor, type Executor } from '../db.js';
-import type { Logger } from '../logger.js';
-import type { ServiceDeps } from '../service.js';
-import { PeriodicLoop } from '../periodic-loop.js';
-import { assertSchemaName } from '../names.js';
+import { toExecutor, type Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
+import type { ServiceDeps } from '../core/service.js';
+import { PeriodicLoop } from '../core/periodic-loop.js';
+import { assertSchemaName } from '../core/names.js';
 import {
   scheduleAdvance,
   scheduleListDue,
@@ -16,7 +16,7 @@ import {
   type DueScheduleRow,
 } from '../queries/schedule.js';
 import { planTicks } from './plan-ticks.js';
-import { parseOptions } from '../options.js';
+import { parseOptions } from '../core/options.js';
 
 const cronSchedulerConfigSchema = z
   .object({

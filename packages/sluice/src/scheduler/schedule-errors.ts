@@ -1,6 +1,6 @@
 // Typed errors of schedule definitions. They extend InvalidOptionsError (code INVALID_OPTIONS) so
 // callers branching on codes need nothing new, and `instanceof` tells them apart.
-import { InvalidOptionsError } from '../errors.js';
+import { InvalidOptionsError } from '../core/errors.js';
 
 /** The cron expression does not parse, or never fires. */
 export class InvalidCronError extends InvalidOptionsError {

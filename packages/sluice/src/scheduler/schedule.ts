@@ -1,17 +1,17 @@
 // Cron schedules from code: rows of sluice.schedule, upserted by name. A CronScheduler (run by
 // the worker's leader, or anywhere) turns their ticks into jobs.
 import { z } from 'zod';
-import type { Task } from '../define-task.js';
-import type { EnqueuedJob } from '../enqueue.js';
-import { resolveTarget, type Target } from '../target.js';
+import type { Task } from '../client/define-task.js';
+import type { EnqueuedJob } from '../client/enqueue.js';
+import { resolveTarget, type Target } from '../core/target.js';
 import {
   InvalidOptionsError,
   InvalidPayloadError,
   PayloadTooLargeError,
   UnknownQueueError,
-} from '../errors.js';
-import { assertName } from '../names.js';
-import { jsonIssues, serializePayload } from '../payload.js';
+} from '../core/errors.js';
+import { assertName } from '../core/names.js';
+import { jsonIssues, serializePayload } from '../client/payload.js';
 import { queueCapsGet } from '../queries/queue.js';
 import {
   dbNow,
@@ -24,7 +24,7 @@ import {
   type ScheduleRow,
 } from '../queries/schedule.js';
 import { assertCron, canonicalTimezone, nextTick } from './next-tick.js';
-import { parseOptions } from '../options.js';
+import { parseOptions } from '../core/options.js';
 
 const scheduleOptionsSchema = z
   .object({

@@ -3,10 +3,10 @@
 // open transaction count too. Failures throw node's AssertionError, which vitest, node:test and
 // jest all report with the message.
 import { AssertionError } from 'node:assert';
-import type { Task } from '../define-task.js';
+import type { Task } from '../client/define-task.js';
 import { jobListUnfinished, type UnfinishedJobRow } from '../queries/testing.js';
-import { resolveTarget, type Target } from '../target.js';
-import { InvalidOptionsError } from '../errors.js';
+import { resolveTarget, type Target } from '../core/target.js';
+import { InvalidOptionsError } from '../core/errors.js';
 
 /** What to look for: a task (or its name), optionally a partial payload and a queue. */
 export interface EnqueuedQuery extends Target {

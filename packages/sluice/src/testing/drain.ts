@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import type { Task } from '../define-task.js';
-import type { Logger } from '../logger.js';
+import type { Task } from '../client/define-task.js';
+import type { Logger } from '../core/logger.js';
 import {
   jobCancelRunning,
   jobClaim,
@@ -18,11 +18,11 @@ import {
 import { jobProgressSet } from '../queries/job-lease.js';
 import { jobMakeDueNow } from '../queries/testing.js';
 import { workerRegister, workerUnregister } from '../queries/worker.js';
-import { resolveTarget, type Target } from '../target.js';
-import type { Executor } from '../db.js';
+import { resolveTarget, type Target } from '../core/target.js';
+import type { Executor } from '../core/db.js';
 import type { RunOutcome } from '../worker/executor.js';
 import { RunningJob, type RunningJobHost } from '../worker/running-job.js';
-import { parseOptions } from '../options.js';
+import { parseOptions } from '../core/options.js';
 
 const drainOptionsSchema = z
   .object({

@@ -1,8 +1,8 @@
 // Batches job outcomes into few statements. A flush starts as soon as the previous one for the
 // same kind ends, so under load many outcomes share one statement and at idle one waits no time.
 import { EventEmitter } from 'node:events';
-import type { Executor } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import { jobComplete, jobFail, jobRelease } from '../queries/job-worker.js';
 
 export interface Token {

@@ -1,11 +1,11 @@
 // What a handler's result or error means for its job: the outcome the completer writes. The
 // running of a handler (timeout, interruption) is in running-job.ts.
 import type { z } from 'zod';
-import type { Task } from '../define-task.js';
-import { PermanentError, UnknownTaskError } from '../errors.js';
-import { Cancel, Snooze } from '../job-directive.js';
+import type { Task } from '../client/define-task.js';
+import { PermanentError, UnknownTaskError } from '../core/errors.js';
+import { Cancel, Snooze } from '../client/job-directive.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
-import { backoffDelay } from '../retry-policy.js';
+import { backoffDelay } from '../client/retry-policy.js';
 import type { Outcome, Token } from './completer.js';
 
 export type RunOutcome =

@@ -1,7 +1,7 @@
 // What happens to a job once its attempt ended: the outcome the completer writes (or the
 // cancellation recorded), the log line and the job:failed event. Apart from the worker's
 // bookkeeping (slots, buffer), which stays in worker.ts.
-import type { Logger } from '../logger.js';
+import type { Logger } from '../core/logger.js';
 import type { Completer, Token } from './completer.js';
 import { errorJson, type RunOutcome } from './executor.js';
 import { logFields, type RunningJob } from './running-job.js';

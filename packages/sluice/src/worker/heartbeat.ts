@@ -1,8 +1,8 @@
 // The worker's heartbeat: keeps its sluice.worker row and the leases of the jobs it holds alive
 // (one statement for all of them, by lease token), and picks up cancellations requested for them.
 import { hostname } from 'node:os';
-import type { Executor } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import { jobExtendLeases } from '../queries/job-lease.js';
 import { workerHeartbeat, workerRegister, workerUnregister } from '../queries/worker.js';
 

@@ -2,8 +2,8 @@
 // renewing (crash, pause, lost connection) another worker takes over once the lease expires.
 // A worker that fails to renew steps down at once and stops its services, so two leaders never
 // act on purpose at the same time; the services are written to be safe if they briefly do.
-import type { Executor } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import { jobRescueExpired } from '../queries/job-lease.js';
 import {
   eventListenerDeleteStale,

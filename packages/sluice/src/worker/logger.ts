@@ -1,6 +1,6 @@
 // The default logger: JSON lines on stderr, pino-compatible in shape. The CLI passes the level
 // from SLUICE_LOG_LEVEL; the library reads no environment.
-import type { Logger } from '../logger.js';
+import type { Logger } from '../core/logger.js';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 } as const;
 type Level = keyof typeof LEVELS;

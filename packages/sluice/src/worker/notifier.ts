@@ -6,8 +6,8 @@
 import { EventEmitter } from 'node:events';
 import pgListen, { type Subscriber } from 'pg-listen';
 import type pg from 'pg';
-import type { Logger } from '../logger.js';
-import { cancelChannel, jobChannel } from '../names.js';
+import type { Logger } from '../core/logger.js';
+import { cancelChannel, jobChannel } from '../core/names.js';
 
 // pg-listen is CommonJS with `exports.default`; under NodeNext its default import is the module.
 const createSubscriber = pgListen.default;

@@ -1,8 +1,8 @@
 // The claim loop: claims due jobs of the worker's queues for its free room, woken by NOTIFY,
 // by the poll (always on) and by finished jobs. One statement per queue names the queue, so the
 // planner prunes to its partition; up to two claims run at once.
-import type { Executor } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import {
   jobClaim,
   jobClaimLimited,

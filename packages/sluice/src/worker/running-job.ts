@@ -2,9 +2,9 @@
 // task's timeout, or an interruption (cancel, shutdown), and hands the outcome to the host once.
 // Built for the drain path: per job one entry, one context and one promise reaction, with the
 // abort controller, logger and `job` object made only when a handler asks for them.
-import type { JobContext, Task } from '../define-task.js';
-import type { Logger } from '../logger.js';
-import { TimeoutError } from '../errors.js';
+import type { JobContext, Task } from '../client/define-task.js';
+import type { Logger } from '../core/logger.js';
+import { TimeoutError } from '../core/errors.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
 import {
   errorOutcome,

@@ -2,8 +2,8 @@
 // leaves started_at NULL (the job may wait in the local buffer first), so readers see a claimed
 // job as not yet started; most jobs finish within the delay and their finishing statement fills
 // started_at instead, so a drain of short jobs writes no start marks at all.
-import type { Executor } from '../db.js';
-import type { Logger } from '../logger.js';
+import type { Executor } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import { jobMarkStarted } from '../queries/job-lease.js';
 import type { RunningJob } from './running-job.js';
 

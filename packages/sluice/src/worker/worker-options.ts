@@ -2,8 +2,8 @@
 // it at the boundary and fills in the defaults (kept in step by the `satisfies` below).
 import pg from 'pg';
 import { z } from 'zod';
-import type { Task } from '../define-task.js';
-import type { Logger } from '../logger.js';
+import type { Task } from '../client/define-task.js';
+import type { Logger } from '../core/logger.js';
 import type { LeaderService } from './leader.js';
 
 /**

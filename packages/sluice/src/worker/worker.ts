@@ -5,11 +5,11 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { z } from 'zod';
-import { toExecutor, type Executor } from '../db.js';
-import type { Task } from '../define-task.js';
-import type { Logger } from '../logger.js';
-import { InvalidOptionsError } from '../errors.js';
-import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../names.js';
+import { toExecutor, type Executor } from '../core/db.js';
+import type { Task } from '../client/define-task.js';
+import type { Logger } from '../core/logger.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../core/names.js';
 import { jobCancelRunning, type ClaimedJob } from '../queries/job-worker.js';
 import { jobProgressSet } from '../queries/job-lease.js';
 import { Maintenance } from '../maintenance/maintenance.js';
@@ -30,7 +30,7 @@ import {
   workerOptionsSchema,
   type WorkerOptions,
 } from './worker-options.js';
-import { parseOptions } from '../options.js';
+import { parseOptions } from '../core/options.js';
 
 /** A finished or failed job as events report it. */
 export interface JobEvent {

@@ -19,8 +19,8 @@ export interface Migration {
 const LOCK_CLASS = 0x51c3;
 
 function migrationsDir(): string {
-  // Built package: packages/sluice/migrations (copied at build); in the repo: ../../migrations.
-  for (const rel of ['../migrations/', '../../../migrations/']) {
+  // Built package: packages/sluice/migrations (copied at build); in the repo: the top-level one.
+  for (const rel of ['../../migrations/', '../../../../migrations/']) {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(dir)) return dir;
   }

@@ -3,12 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { toExecutor } from './db.js';
-import { eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
-import type { Logger } from './logger.js';
-import { assertSchemaName, doneChannel } from './names.js';
-import { Notifier } from './worker/notifier.js';
-import { createLogger } from './worker/logger.js';
+import { toExecutor } from '../core/db.js';
+import { eventListenerDelete, eventListenerUpsert } from '../queries/worker.js';
+import type { Logger } from '../core/logger.js';
+import { assertSchemaName, doneChannel } from '../core/names.js';
+import { Notifier } from '../worker/notifier.js';
+import { createLogger } from '../worker/logger.js';
 
 /** What a job event carries. */
 export interface JobEventInfo {

@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { InvalidOptionsError } from './errors.js';
-import { runInThread } from './isolation/thread-handler.js';
-import type { Logger } from './logger.js';
-import { assertName } from './names.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { runInThread } from '../isolation/thread-handler.js';
+import type { Logger } from '../core/logger.js';
+import { assertName } from '../core/names.js';
 import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
-import { parseOptions } from './options.js';
+import { parseOptions } from '../core/options.js';
 
 /** What a handler receives besides its payload. */
 export interface JobContext {

@@ -1,9 +1,9 @@
 // A health report of an installed schema: what the migrations should have built, compared with
 // the catalog, plus the live worker processes and the leader. Behind `sluice doctor`.
 import { z } from 'zod';
-import { toExecutor, type Executor } from './db.js';
-import { migrations } from './migrator.js';
-import { assertSchemaName } from './names.js';
+import { toExecutor, type Executor } from '../core/db.js';
+import { migrations } from '../core/migrator.js';
+import { assertSchemaName } from '../core/names.js';
 import {
   catalogListMissing,
   historyDefaultCount,
@@ -14,9 +14,9 @@ import {
   partitionIndexList,
   queueListPartitions,
   workerListAll,
-} from './queries/doctor.js';
-import type { AdminTarget } from './queries/admin.js';
-import { parseOptions } from './options.js';
+} from '../queries/doctor.js';
+import type { AdminTarget } from '../queries/admin.js';
+import { parseOptions } from '../core/options.js';
 
 // What migrations 0001-0004 build and the runtime relies on. A new migration that adds a table,
 // function or index of the job table adds its name here, and the doctor test keeps this honest.

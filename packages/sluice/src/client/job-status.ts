@@ -1,12 +1,12 @@
 // What producers ask about their jobs: where one is now, and waiting until it finishes.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { toExecutor, type DbTarget } from './db.js';
-import { InvalidOptionsError, JobNotFoundError, TimeoutError } from './errors.js';
-import { assertSchemaName } from './names.js';
-import { resolveTarget } from './target.js';
-import { jobGet, type JobRow } from './queries/job-read.js';
-import { doneChannelListen, eventListenerDelete, eventListenerUpsert } from './queries/worker.js';
+import { toExecutor, type DbTarget } from '../core/db.js';
+import { InvalidOptionsError, JobNotFoundError, TimeoutError } from '../core/errors.js';
+import { assertSchemaName } from '../core/names.js';
+import { resolveTarget } from '../core/target.js';
+import { jobGet, type JobRow } from '../queries/job-read.js';
+import { doneChannelListen, eventListenerDelete, eventListenerUpsert } from '../queries/worker.js';
 
 /** A job as `getJob` reports it, from whichever table holds it. */
 export interface JobInfo {

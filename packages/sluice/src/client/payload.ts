@@ -1,7 +1,7 @@
 // Turns a payload into the JSON text that is stored, or a typed error. Runs before any SQL so
 // bad input never reaches (and never aborts) the caller's transaction.
 import type { z } from 'zod';
-import { InvalidPayloadError, type PayloadIssue } from './errors.js';
+import { InvalidPayloadError, type PayloadIssue } from '../core/errors.js';
 import type { Task } from './define-task.js';
 
 /** How deep a payload may nest (arrays and objects); jsonb itself gives up far deeper, with a raw error. */

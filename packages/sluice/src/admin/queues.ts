@@ -1,9 +1,9 @@
 // Queue administration from code; each call is one statement on the caller's db.
 import { z } from 'zod';
-import { resolveTarget, type Target } from './target.js';
-import { InvalidOptionsError } from './errors.js';
-import { assertName } from './names.js';
-import { jobCancel } from './queries/job.js';
+import { resolveTarget, type Target } from '../core/target.js';
+import { InvalidOptionsError } from '../core/errors.js';
+import { assertName } from '../core/names.js';
+import { jobCancel } from '../queries/job.js';
 import {
   queueCreate,
   queueGet,
@@ -11,8 +11,8 @@ import {
   queueSetPaused,
   queueUpdate,
   type QueueRow,
-} from './queries/queue.js';
-import { parseOptions } from './options.js';
+} from '../queries/queue.js';
+import { parseOptions } from '../core/options.js';
 
 const limit = z.number().int().positive().nullable().optional();
 const interval = z

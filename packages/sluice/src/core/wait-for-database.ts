@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { toExecutor } from './db.js';
 import { DatabaseUnreachableError, InvalidOptionsError } from './errors.js';
-import { serverPing } from './queries/worker.js';
+import { serverPing } from '../queries/worker.js';
 
 /** One failed attempt, as `onAttempt` sees it. */
 export interface DatabaseAttempt {

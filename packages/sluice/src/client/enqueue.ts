@@ -1,11 +1,11 @@
 // The transactional outbox: a job is a row written with the caller's own client or transaction,
 // so it exists if and only if that transaction commits.
 import { z } from 'zod';
-import type { Target } from './target.js';
-import { toExecutor, type Executor } from './db.js';
+import type { Target } from '../core/target.js';
+import { toExecutor, type Executor } from '../core/db.js';
 import type { Task } from './define-task.js';
-import { InvalidOptionsError, PayloadTooLargeError, UnknownQueueError } from './errors.js';
-import { assertName, assertSchemaName } from './names.js';
+import { InvalidOptionsError, PayloadTooLargeError, UnknownQueueError } from '../core/errors.js';
+import { assertName, assertSchemaName } from '../core/names.js';
 import { serializePayload, stringProblem } from './payload.js';
 import {
   jobFindByUniqueKeys,
@@ -14,9 +14,9 @@ import {
   jobInsertMany,
   jobInsertScoped,
   type JobInsertParams,
-} from './queries/job.js';
-import { queueCapsGet } from './queries/queue.js';
-import { parseOptions } from './options.js';
+} from '../queries/job.js';
+import { queueCapsGet } from '../queries/queue.js';
+import { parseOptions } from '../core/options.js';
 
 // Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
 const storableKey = z
