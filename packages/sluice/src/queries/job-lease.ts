@@ -3,6 +3,7 @@
 // conditional on the lease token or the lease time, and names the queue where it can.
 import type { Executor } from '../core/db.js';
 import { inSchema } from '../core/schema-sql.js';
+import { DEAD_LETTER_KEPT_COLUMNS, deadLetterKeptValues } from './row-moves.js';
 
 // Extends the leases of the jobs this worker really holds, by lease token (id and attempt), and
 // reports which of them were asked to cancel. Never every running row under the worker id: a
@@ -113,13 +114,11 @@ WITH expired AS (
   WHERE j.queue = e.queue AND j.id = e.id AND j.attempt >= j.max_attempts
   RETURNING j.*, e.why
 ), buried AS (
-  INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
-      max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
-  SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
-    d.unique_key, d.group_key, d.progress,
+  INSERT INTO sluice.dead_letter (${DEAD_LETTER_KEPT_COLUMNS}, errors, reason, started_at)
+  SELECT ${deadLetterKeptValues('d')},
     d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'name', 'LeaseExpired',
       'message', d.why, 'worker_id', d.worker_id, 'at', now())),
-    'attempts_exhausted', d.created_at, d.started_at
+    'attempts_exhausted', d.started_at
   FROM dead d
   RETURNING id, queue, task, attempt, 'dead' AS outcome
 )

@@ -5,6 +5,12 @@
 // state = 'running'): a stale worker's late result matches no row and is never applied.
 import type { Executor } from '../core/db.js';
 import { inSchema } from '../core/schema-sql.js';
+import {
+  DEAD_LETTER_KEPT_COLUMNS,
+  deadLetterKeptValues,
+  HISTORY_KEPT_COLUMNS,
+  historyKeptValues,
+} from './row-moves.js';
 
 export interface ClaimedJob {
   id: string;
@@ -68,12 +74,8 @@ WITH done AS (
     AND j.attempt = ($3::jsonb ->> j.id::text)::int AND j.worker_id = $5 AND (j.state = 'running') IS TRUE
   RETURNING j.*, $4::jsonb -> j.id::text AS result, $6::jsonb ->> j.id::text AS ran_ms
 ), kept AS (
-  INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
-      max_attempts, unique_key, group_key, worker_id, progress, errors, result, created_at,
-      started_at)
-  SELECT d.id, d.queue, d.task, d.payload, 'completed', d.priority, d.run_at, d.attempt,
-    d.max_attempts, d.unique_key, d.group_key, d.worker_id, d.progress, d.errors,
-    d.result, d.created_at,
+  INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, result, started_at)
+  SELECT ${historyKeptValues('d')}, 'completed', d.result,
     coalesce(d.started_at, now() - (d.ran_ms)::float8 * interval '1 millisecond')
   FROM done d
   WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
@@ -148,12 +150,10 @@ WITH t AS (
     AND j.state = 'running' AND (j.attempt >= j.max_attempts OR t.is_permanent)
   RETURNING j.*, t.error AS last_error, t.is_permanent, t.ran_ms
 ), buried AS (
-  INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
-      max_attempts, unique_key, group_key, progress, errors, reason, created_at, started_at)
-  SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
-    d.unique_key, d.group_key, d.progress,
+  INSERT INTO sluice.dead_letter (${DEAD_LETTER_KEPT_COLUMNS}, errors, reason, started_at)
+  SELECT ${deadLetterKeptValues('d')},
     d.errors || jsonb_build_array(d.last_error::jsonb || jsonb_build_object('at', now())),
-    CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END, d.created_at,
+    CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END,
     coalesce(d.started_at, now() - d.ran_ms * interval '1 millisecond')
   FROM dead d
   RETURNING id
@@ -250,12 +250,8 @@ WITH gone AS (
   WHERE j.queue = $1 AND j.id = $2 AND j.attempt = $3 AND j.worker_id = $4 AND j.state = 'running'
   RETURNING j.*
 )
-INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
-    max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason, created_at,
-    started_at)
-SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
-  g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors, $5, g.created_at,
-  coalesce(g.started_at, now())
+INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, cancel_reason, started_at)
+SELECT ${historyKeptValues('g')}, 'cancelled', $5, coalesce(g.started_at, now())
 FROM gone g
 RETURNING id`;
 
