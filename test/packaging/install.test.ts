@@ -180,6 +180,30 @@ describe('the packages a user installs', () => {
         worker.kill('SIGTERM');
         expect(await exited).toBe(0);
       }
+      // Through npx, whose npm exits on SIGTERM without passing it on: the worker sees its
+      // parent go and stops as on a signal, unregistering, instead of running on as an orphan.
+      const viaNpx = spawn('npx', ['--no-install', 'sluice', 'work', '--tasks', './tasks.js'], {
+        cwd: app,
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
+      const check = new pg.Client({ connectionString: appDb });
+      await check.connect();
+      try {
+        const workers = async () =>
+          (await check.query<{ id: string }>('SELECT id FROM sluice.worker')).rows;
+        await eventually(async () => expect(await workers()).toHaveLength(1), {
+          timeoutMs: 30_000,
+        });
+        viaNpx.kill('SIGTERM');
+        await eventually(async () => expect(await workers()).toEqual([]), { timeoutMs: 15_000 });
+        await eventually(() => {
+          const left = run('ps', ['-eo', 'args'], app).split('\n');
+          expect(left.filter((l) => l.includes(join(app, 'node_modules/.bin/sluice')))).toEqual([]);
+        });
+      } finally {
+        await check.end();
+      }
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await admin.end();

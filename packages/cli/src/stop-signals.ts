@@ -26,10 +26,26 @@ function onSignal(signal: NodeJS.Signals): void {
   handler?.(signal, received.length);
 }
 
-/** Catches SIGTERM and SIGINT from now on: the first thing the binary does. */
+// `npx sluice work` (npm exec) dies on SIGTERM without passing it on, and leaves the worker
+// running as an orphan. A parent that goes away sends no signal, so its leaving counts as one:
+// the process is re-parented, and its parent pid changes.
+let parentWatch: NodeJS.Timeout | undefined;
+
+function watchParent(): void {
+  const parent = process.ppid;
+  parentWatch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(parentWatch);
+    onSignal('SIGTERM');
+  }, 500);
+  parentWatch.unref();
+}
+
+/** Catches SIGTERM and SIGINT (and the parent's exit) from now on: the binary's first step. */
 export function installStopSignals(): void {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  watchParent();
 }
 
 /** Hands stop signals to `fn` from now on; one received before is handed over at once. */
@@ -49,6 +65,7 @@ export function isStopHandled(): boolean {
  * by the signal, as before), applying one that already arrived.
  */
 export function releaseStopSignals(): void {
+  clearInterval(parentWatch);
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   const first = received[0];
