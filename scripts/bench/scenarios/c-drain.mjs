@@ -105,7 +105,7 @@ export async function run(ctx) {
   // The ceiling runs first and last; its mean is the reference for the runs in between.
   const before = await drainRaw(ctx.serverUrl, n);
   for (const system of ctx.systems) {
-    for (const variant of ctx.variants) {
+    for (const variant of ctx.variants.filter((v) => v in system.workerVariants)) {
       for (const procs of [1, 2]) await runOne(ctx, system, variant, procs);
     }
   }

@@ -115,6 +115,8 @@ async function runOne({ serverUrl, sizes, record }, system, variant) {
 /** Runs E for every system × worker variant. */
 export async function run(ctx) {
   for (const system of ctx.systems) {
-    for (const variant of ctx.variants) await runOne(ctx, system, variant);
+    for (const variant of ctx.variants.filter((v) => v in system.workerVariants)) {
+      await runOne(ctx, system, variant);
+    }
   }
 }

@@ -26,6 +26,12 @@ export const workerVariants = {
     options: { concurrency: 32, bufferSize: 1000 },
   },
   defaults: { label: 'createWorker defaults (concurrency 10, LISTEN on, poll 1 s)', options: {} },
+  // Only Sluice has this variant (the scenarios skip a variant a system lacks): its worker
+  // commits wait for the WAL flush like the peers' do.
+  durable: {
+    label: "concurrency 32, bufferSize 1000, commitMode 'durable'",
+    options: { concurrency: 32, bufferSize: 1000, commitMode: 'durable' },
+  },
 };
 
 /** Why the worker side cannot run, or null. */
