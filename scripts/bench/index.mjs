@@ -15,9 +15,12 @@ import * as scenarioE from './scenarios/e-steady-load.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
+import * as bullmqRedis from './systems/bullmq-redis.mjs';
+import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
+import * as bullmqPg from './systems/bullmq-pg.mjs';
 
 const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE];
-const SYSTEMS = [sluice, graphileWorker, pgBoss];
+const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
   aJobs: 100_000,

@@ -44,7 +44,10 @@ export async function environment(serverUrl, source) {
     cpuModel: cpus[0]?.model ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     packages: Object.fromEntries(
-      ['sluice', 'graphile-worker', 'pg-boss', 'pg'].map((p) => [p, packageVersion(p)]),
+      ['sluice', 'graphile-worker', 'pg-boss', 'bullmq', 'ioredis', 'pg'].map((p) => [
+        p,
+        packageVersion(p),
+      ]),
     ),
   };
 }

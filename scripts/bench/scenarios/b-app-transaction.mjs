@@ -31,8 +31,11 @@ async function loadClients(url, count) {
   return clients;
 }
 
-/** Runs the transaction loop; `enqueue(client, payload)` is null for the baseline. */
-async function loop(clients, seconds, enqueue) {
+/**
+ * Runs the transaction loop; `enqueue(client, payload)` is null for the baseline. `afterCommit`
+ * is the dual write of a queue that cannot join the transaction (BullMQ): not atomic.
+ */
+async function loop(clients, seconds, enqueue, afterCommit) {
   let seq = 0;
   const t0 = nowMs();
   const end = t0 + seconds * 1000;
@@ -44,9 +47,10 @@ async function loop(clients, seconds, enqueue) {
           'INSERT INTO app_order (customer, amount_cents) VALUES ($1, $2) RETURNING id',
           [`customer-${i}`, 1999],
         );
-        if (enqueue) await enqueue(c, { seq: seq++, orderId: String(rows[0].id) });
-        else seq++;
+        const payload = { seq: seq++, orderId: String(rows[0].id) };
+        if (enqueue) await enqueue(c, payload);
         await c.query('COMMIT');
+        if (afterCommit) await afterCommit(payload);
       }
     }),
   );
@@ -83,7 +87,8 @@ export async function run({ serverUrl, sizes, systems, record }) {
       const { committed, elapsedMs } = await loop(
         clients,
         seconds,
-        producer ? (c, payload) => producer.inTx(c, payload) : isFloor ? oneMoreInsert : null,
+        producer?.inTx ? (c, payload) => producer.inTx(c, payload) : isFloor ? oneMoreInsert : null,
+        producer?.afterCommit,
       );
       const check = await withClient(db.url, async (c) => {
         const app = (await c.query('SELECT count(*)::int AS n FROM app_order')).rows[0].n;
@@ -125,12 +130,19 @@ export async function run({ serverUrl, sizes, systems, record }) {
         );
         continue;
       }
-      recordRate(rate, verified, {
-        committed,
-        appRows: check.app,
-        jobs: check.jobs.count,
-        distinctJobs: check.jobs.distinct,
-      });
+      recordRate(
+        rate,
+        verified,
+        {
+          committed,
+          appRows: check.app,
+          jobs: check.jobs.count,
+          distinctJobs: check.jobs.distinct,
+        },
+        producer?.afterCommit
+          ? 'not atomic: the job is added after COMMIT (a crash between the two loses it)'
+          : undefined,
+      );
     } finally {
       await Promise.all(clients.map((c) => c.end()));
       await producer?.close();
