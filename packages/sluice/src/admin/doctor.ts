@@ -13,6 +13,7 @@ import {
   parentIndexList,
   partitionIndexList,
   queueListPartitions,
+  snapshotsListOld,
   workerListAll,
 } from '../queries/doctor.js';
 import type { AdminTarget } from '../queries/admin.js';
@@ -110,8 +111,20 @@ export interface SchemaReport {
   schema: string;
   isHealthy: boolean;
   problems: SchemaProblem[];
-  /** Worth a look but not a broken schema: stale workers, no current leader, a newer schema. */
+  /**
+   * Worth a look but not a broken schema: stale workers, no current leader, a newer schema, a
+   * long-held snapshot that keeps vacuum from cleaning up after finished jobs.
+   */
   warnings: string[];
+  /** Transactions and replication slots holding back cleanup, oldest first (at most 5). */
+  oldSnapshots: {
+    kind: 'transaction' | 'replication slot';
+    pid: number | null;
+    database: string | null;
+    applicationName: string;
+    state: string | null;
+    ageSeconds: number | null;
+  }[];
   migrations: { applied: number[]; expected: number[]; pending: number[] };
   workers: WorkerStatus[];
   leaders: LeaderStatus[];
@@ -121,6 +134,8 @@ const optionsSchema = z
   .object({
     /** A worker whose heartbeat is older than this is flagged stale. Default 60 s. */
     staleAfterMs: z.number().int().min(1).default(60_000),
+    /** A snapshot held longer than this is warned about. Default 5 min. */
+    oldSnapshotAfterMs: z.number().int().min(1).default(300_000),
   })
   .strict();
 
@@ -148,6 +163,7 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
     migrations: { applied: [], expected: shipped.map((m) => m.version), pending: [] },
     workers: [],
     leaders: [],
+    oldSnapshots: [],
   };
   const problem = (code: SchemaProblemCode, message: string) =>
     report.problems.push({ code, message });
@@ -243,6 +259,23 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
         'no current leader: rescue, retention and cron ticks wait for the next election',
       );
     }
+  }
+  report.oldSnapshots = (await snapshotsListOld(exec, parsedData.oldSnapshotAfterMs)).map((o) => ({
+    kind: o.kind,
+    pid: o.pid,
+    database: o.database,
+    applicationName: o.application_name,
+    state: o.state,
+    ageSeconds: o.age_ms === null ? null : Math.round(o.age_ms / 1000),
+  }));
+  for (const o of report.oldSnapshots) {
+    const who =
+      o.kind === 'transaction'
+        ? `a transaction (pid ${o.pid}, ${o.applicationName || 'no application name'}, database ${o.database}, ${o.state}) has held its snapshot for ${o.ageSeconds}s`
+        : `replication slot ${o.applicationName} (${o.state}) holds back xmin`;
+    report.warnings.push(
+      `${who}: vacuum cannot remove dead job rows meanwhile, so claims slow down until it ends`,
+    );
   }
   report.isHealthy = report.problems.length === 0;
   return report;

@@ -171,3 +171,36 @@ export async function leaderListAll(db: Executor, schema: string) {
   );
   return rows;
 }
+
+// Transactions of this database holding a snapshot (backend_xmin) longer than the threshold,
+// oldest first, and replication slots holding xmin back (only those hold back this database): while either lasts, vacuum cannot remove the dead
+// rows every claimed and finished job leaves, and claims slow down as they pile up.
+const SNAPSHOTS_OLD = `
+SELECT 'transaction' AS kind, a.pid, a.datname AS database, a.usename AS "user",
+  a.application_name, a.state,
+  (extract(epoch FROM now() - coalesce(a.xact_start, a.query_start)) * 1000)::float8 AS age_ms
+FROM pg_stat_activity a
+WHERE a.backend_xmin IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND coalesce(a.xact_start, a.query_start) < now() - $1 * interval '1 millisecond'
+UNION ALL
+SELECT 'replication slot', NULL, s.database, NULL, s.slot_name, CASE WHEN s.active THEN 'active' ELSE 'inactive' END,
+  NULL
+FROM pg_replication_slots s
+WHERE (s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL)
+  AND (s.database IS NULL OR s.database = current_database())
+ORDER BY age_ms DESC NULLS LAST
+LIMIT 5`;
+
+/** Snapshots older than `olderThanMs` (and slots) that hold back the cleanup of dead rows. */
+export async function snapshotsListOld(db: Executor, olderThanMs: number) {
+  const { rows } = await db.query<{
+    kind: 'transaction' | 'replication slot';
+    pid: number | null;
+    database: string | null;
+    user: string | null;
+    application_name: string;
+    state: string | null;
+    age_ms: number | null;
+  }>(SNAPSHOTS_OLD, [olderThanMs]);
+  return rows;
+}
