@@ -14,7 +14,7 @@ const SETTINGS = [
   'max_connections',
 ];
 
-const PEERS = ['graphile-worker', 'pg-boss'];
+const PEERS = ['graphile-worker', 'pg-boss', 'bullmq-redis', 'bullmq-redis-aof', 'bullmq-pg'];
 
 function packageVersion(name) {
   try {
@@ -247,9 +247,9 @@ export function markdown({ results, env, sizes, mode, variants, startedAt, elaps
   }
   lines.push('');
   lines.push(
-    '| Scen. | System | Variant | Procs | Metric | Value | vs baseline | vs graphile-worker (best) | vs pg-boss (best) | Verified |',
+    `| Scen. | System | Variant | Procs | Metric | Value | vs baseline | ${PEERS.map((p) => `vs ${p} (best)`).join(' | ')} | Verified |`,
   );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(`|---|---|---|---|---|---|---|${PEERS.map(() => '---|').join('')}---|`);
   // Baselines first within each scenario; otherwise in run order.
   const rows = results
     .map((r, i) => ({ r, i }))
