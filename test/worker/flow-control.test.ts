@@ -63,15 +63,24 @@ describe('flow control across worker processes', () => {
     await eventually(async () => expect(await countDone('rated')).toBeGreaterThan(0));
     await new Promise((r) => setTimeout(r, 3000));
     await stopAll(procs);
-    // Starts per window never exceed the limit: started_at is the claim's database time, the
-    // same clock the windows are cut from.
-    const perSecond = await rows<{ n: string }>(
-      db.current,
-      `SELECT count(*) AS n FROM sluice.all_jobs WHERE queue = 'rated' AND started_at IS NOT NULL
-       GROUP BY date_trunc('second', started_at)`,
-    );
-    expect(Math.max(...perSecond.map((r) => Number(r.n)))).toBeLessThanOrEqual(20);
-    const total = perSecond.reduce((a, r) => a + Number(r.n), 0);
+    // The limit counts claims; started_at is when each handler started, a little after its claim
+    // (up to ~300 ms on a loaded machine). So every window of 700 ms of starts holds at most 20:
+    // its claims all fall within one second.
+    const starts = (
+      await rows<{ ms: number }>(
+        db.current,
+        `SELECT (extract(epoch FROM started_at) * 1000)::float8 AS ms FROM sluice.all_jobs
+         WHERE queue = 'rated' AND started_at IS NOT NULL ORDER BY started_at`,
+      )
+    ).map((r) => r.ms);
+    let most = 0;
+    for (let i = 0; i < starts.length; i++) {
+      let n = 0;
+      while (i + n < starts.length && starts[i + n]! < starts[i]! + 700) n++;
+      most = Math.max(most, n);
+    }
+    expect(most).toBeLessThanOrEqual(20);
+    const total = starts.length;
     // ~3-4 windows ran: within a small tolerance of 20 per second.
     expect(total).toBeGreaterThanOrEqual(40);
     expect(total).toBeLessThanOrEqual(100);
