@@ -83,9 +83,19 @@ function rawQuery(sql: string, parameters: unknown[]) {
 }
 
 /** Wraps a {@link DbTarget} as an {@link Executor}; throws a typed error for anything else. */
+// duplicate_prepared_statement, invalid_sql_statement_name: what a pooler in transaction mode
+// (PgBouncer before 1.21) answers to named statements, whose server connection changes between
+// the parse and the next use. Both fail before the statement runs, so running it again unnamed
+// is safe outside a transaction.
+const PREPARED_STATEMENT_ERRORS = new Set(['42P05', '26000']);
+
 export function toExecutor(
   db: DbTarget | undefined | null,
-  options: { isPrepared?: boolean } = {},
+  options: {
+    isPrepared?: boolean;
+    /** Called once if named statements fail as behind a pooler and the executor stops naming them. */
+    onPreparedFallback?: (err: unknown) => void;
+  } = {},
 ): Executor {
   if (db == null || typeof db !== 'object') {
     throw new InvalidOptionsError(
@@ -110,13 +120,23 @@ export function toExecutor(
     const pg = db;
     // Hot statements are named prepared statements. PgBouncer in transaction mode needs
     // max_prepared_statements > 0 (1.21+) for them, or `preparedStatements: false`.
-    const isPrepared = options.isPrepared ?? true;
+    let isPrepared = options.isPrepared ?? true;
     return {
       async query<R>(text: string, values?: unknown[], name?: string) {
-        const res = await mapped(
-          name && isPrepared ? pg.query({ name, text, values }) : pg.query(text, values),
-          text,
-        );
+        let res;
+        try {
+          res = await mapped(
+            name && isPrepared ? pg.query({ name, text, values }) : pg.query(text, values),
+            text,
+          );
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (!name || !isPrepared || !PREPARED_STATEMENT_ERRORS.has(code as string)) throw err;
+          // From now on this executor names nothing: one warning instead of one error per call.
+          isPrepared = false;
+          options.onPreparedFallback?.(err);
+          res = await mapped(pg.query(text, values), text);
+        }
         return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
       },
     };

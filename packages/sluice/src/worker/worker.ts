@@ -124,7 +124,9 @@ export class Worker extends EventEmitter {
     };
     this.pool = createWorkerPool(this.o);
     this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
-    this.db = toExecutor(this.pool, { isPrepared: this.o.preparedStatements });
+    const onPreparedFallback = (err: unknown) =>
+      this.logger.warn({ err }, 'named statements fail here (a pooler?): running them unnamed');
+    this.db = toExecutor(this.pool, { isPrepared: this.o.preparedStatements, onPreparedFallback });
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
     this.finishHost = {
       logger: this.logger,
