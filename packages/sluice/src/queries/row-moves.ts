@@ -21,21 +21,8 @@ const KEPT_IN_HISTORY = [
   'created_at',
 ];
 
-/** What a job keeps when it moves to dead_letter; errors, reason and started_at are the mover's. */
-const KEPT_IN_DEAD_LETTER = [
-  'id',
-  'queue',
-  'task',
-  'payload',
-  'priority',
-  'run_at',
-  'attempt',
-  'max_attempts',
-  'unique_key',
-  'group_key',
-  'progress',
-  'created_at',
-];
+/** What a job keeps when it moves to dead_letter: the same, but no worker, and errors are the mover's. */
+const KEPT_IN_DEAD_LETTER = KEPT_IN_HISTORY.filter((c) => c !== 'worker_id' && c !== 'errors');
 
 /** The job_history columns a move fills from the job row. */
 export const HISTORY_KEPT_COLUMNS = KEPT_IN_HISTORY.join(', ');
