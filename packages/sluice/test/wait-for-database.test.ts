@@ -2,13 +2,8 @@
 // and gives up at once on what will not pass by itself (the defects issue, item 2).
 import { createServer, connect, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DatabaseUnreachableError,
-  InvalidOptionsError,
-  isTransientConnectionError,
-  waitForDatabase,
-  type DatabaseAttempt,
-} from 'sluice';
+import { DatabaseUnreachableError, InvalidOptionsError } from 'sluice';
+import { isTransientConnectionError, waitForDatabase, type DatabaseAttempt } from 'sluice/admin';
 import { freePort, withDatabase } from '@sluice/testkit';
 import { serverUrl } from '../../../test/setup/db.js';
 

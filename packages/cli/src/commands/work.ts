@@ -1,14 +1,8 @@
 // `sluice work --tasks ./tasks.js`: one worker process running the tasks a module exports.
 import { InvalidArgumentError, type Command } from 'commander';
 import pg from 'pg';
-import {
-  createLogger,
-  createWorker,
-  DatabaseUnreachableError,
-  waitForDatabase,
-  type Logger,
-} from 'sluice';
-import { assertSchemaCurrent, assertSchemaName, listQueues } from 'sluice/admin';
+import { createLogger, createWorker, DatabaseUnreachableError, type Logger } from 'sluice';
+import { assertSchemaCurrent, assertSchemaName, listQueues, waitForDatabase } from 'sluice/admin';
 import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { redactUrl, resolveDatabaseUrl } from '../connection.js';

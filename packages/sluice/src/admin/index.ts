@@ -62,4 +62,6 @@ export type {
 } from '../scheduler/cron-scheduler.js';
 export type { LeaderService } from '../worker/leader.js';
 export { assertName, assertSchemaName } from '../core/names.js';
+export { waitForDatabase, isTransientConnectionError } from '../core/wait-for-database.js';
+export type { WaitForDatabaseOptions, DatabaseAttempt } from '../core/wait-for-database.js';
 export type { Target } from '../core/target.js';
