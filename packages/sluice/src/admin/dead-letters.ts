@@ -9,6 +9,7 @@ import {
   type DeadLetterRow,
 } from '../queries/admin.js';
 import type { Target } from '../core/target.js';
+import { camelRow } from '../core/camel-row.js';
 
 /** A job that exhausted its attempts or failed permanently, with every attempt's error. */
 export interface DeadLetterInfo {
@@ -32,24 +33,7 @@ export interface DeadLetterInfo {
 }
 
 function toInfo(r: DeadLetterRow): DeadLetterInfo {
-  return {
-    id: r.id,
-    queue: r.queue,
-    task: r.task,
-    payload: r.payload,
-    priority: r.priority,
-    runAt: r.run_at,
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    uniqueKey: r.unique_key,
-    groupKey: r.group_key,
-    progress: r.progress,
-    errors: r.errors,
-    reason: r.reason,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    failedAt: r.failed_at,
-  };
+  return camelRow(r);
 }
 
 /**

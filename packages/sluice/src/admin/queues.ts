@@ -13,6 +13,7 @@ import {
   type QueueRow,
 } from '../queries/queue.js';
 import { parseOptions } from '../core/options.js';
+import { camelRow } from '../core/camel-row.js';
 
 const limit = z.number().int().positive().nullable().optional();
 const interval = z
@@ -146,17 +147,5 @@ export interface QueueInfo {
 }
 
 function toQueueInfo(r: QueueRow): QueueInfo {
-  return {
-    name: r.name,
-    partitionName: r.partition_name,
-    isPaused: r.is_paused,
-    concurrencyLimit: r.concurrency_limit,
-    rateLimit: r.rate_limit,
-    rateWindowMs: r.rate_window_ms,
-    groupConcurrencyLimit: r.group_concurrency_limit,
-    groupRateLimit: r.group_rate_limit,
-    maxPayloadBytes: r.max_payload_bytes,
-    historyRetention: r.history_retention,
-    deadLetterRetention: r.dead_letter_retention,
-  };
+  return camelRow(r);
 }

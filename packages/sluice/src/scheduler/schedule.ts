@@ -25,6 +25,7 @@ import {
 } from '../queries/schedule.js';
 import { assertCron, canonicalTimezone, nextTick } from './next-tick.js';
 import { parseOptions } from '../core/options.js';
+import { camelRow } from '../core/camel-row.js';
 
 const scheduleOptionsSchema = z
   .object({
@@ -206,21 +207,5 @@ export interface ScheduleInfo {
 }
 
 function toScheduleInfo(r: ScheduleRow): ScheduleInfo {
-  return {
-    name: r.name,
-    cron: r.cron,
-    timezone: r.timezone,
-    task: r.task,
-    queue: r.queue,
-    payload: r.payload,
-    priority: r.priority,
-    maxAttempts: r.max_attempts,
-    isEnabled: r.is_enabled,
-    missedPolicy: r.missed_policy,
-    maxCatchUp: r.max_catch_up,
-    nextRunAt: r.next_run_at,
-    lastRunAt: r.last_run_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
+  return camelRow(r);
 }

@@ -7,6 +7,7 @@ import type { Task } from '../client/define-task.js';
 import { jobListUnfinished, type UnfinishedJobRow } from '../queries/testing.js';
 import { resolveTarget, type Target } from '../core/target.js';
 import { InvalidOptionsError } from '../core/errors.js';
+import { camelRow } from '../core/camel-row.js';
 
 /** What to look for: a task (or its name), optionally a partial payload and a queue. */
 export interface EnqueuedQuery extends Target {
@@ -35,18 +36,7 @@ export interface EnqueuedJobInfo {
 }
 
 function toInfo(r: UnfinishedJobRow): EnqueuedJobInfo {
-  return {
-    id: r.id,
-    queue: r.queue,
-    task: r.task,
-    payload: r.payload,
-    state: r.state,
-    runAt: r.run_at,
-    attempt: r.attempt,
-    priority: r.priority,
-    uniqueKey: r.unique_key,
-    groupKey: r.group_key,
-  };
+  return camelRow(r);
 }
 
 function describeQuery(q: EnqueuedQuery): string {
