@@ -7,6 +7,7 @@ import { assertSchemaName } from '../core/names.js';
 import { resolveTarget } from '../core/target.js';
 import { jobGet, type JobRow } from '../queries/job-read.js';
 import { doneChannelListen, eventListenerDelete, eventListenerUpsert } from '../queries/worker.js';
+import { camelRow } from '../core/camel-row.js';
 
 /** A job as `getJob` reports it, from whichever table holds it. */
 export interface JobInfo {
@@ -36,26 +37,7 @@ const FINISHED = new Set(['completed', 'cancelled', 'dead']);
 
 /** A row of `sluice.all_jobs` as a {@link JobInfo}. */
 export function toJobInfo(r: JobRow): JobInfo {
-  return {
-    id: r.id,
-    queue: r.queue,
-    task: r.task,
-    state: r.state,
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    priority: r.priority,
-    uniqueKey: r.unique_key,
-    groupKey: r.group_key,
-    workerId: r.worker_id,
-    payload: r.payload,
-    progress: r.progress,
-    result: r.result,
-    errors: Array.isArray(r.errors) ? (r.errors as unknown[]) : [],
-    runAt: r.run_at,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-  };
+  return { ...camelRow(r), errors: Array.isArray(r.errors) ? (r.errors as unknown[]) : [] };
 }
 
 function jobId(id: unknown): string {
