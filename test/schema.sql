@@ -27,14 +27,59 @@ BEGIN
 END $$;
 
 --
+-- Name: cancel_flow(bigint, text); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.cancel_flow(flow bigint, reason text DEFAULT 'flow cancelled'::text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  moved integer;
+  flagged integer;
+  with_deps bigint[];
+  d record;
+BEGIN
+  WITH gone AS (
+    DELETE FROM sluice.job j WHERE j.flow_id = flow AND j.state IN ('pending', 'blocked')
+    RETURNING j.*
+  ), kept AS (
+    INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+        max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
+        created_at, started_at, flow_id, has_dependents, run_options)
+      SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
+        g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
+        cancel_flow.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents,
+        g.run_options
+      FROM gone g
+    RETURNING id, has_dependents
+  )
+  SELECT count(*)::integer, array_agg(id) FILTER (WHERE has_dependents) INTO moved, with_deps
+  FROM kept;
+  IF with_deps IS NOT NULL THEN
+    PERFORM sluice.release_dependents(with_deps, 'cancelled');
+  END IF;
+  flagged := 0;
+  FOR d IN UPDATE sluice.job j SET cancel_requested_at = now()
+      WHERE j.flow_id = flow AND j.state = 'running' AND j.cancel_requested_at IS NULL
+      RETURNING j.id
+  LOOP
+    PERFORM pg_notify('sluice:cancel', d.id::text);
+    flagged := flagged + 1;
+  END LOOP;
+  RETURN moved + flagged;
+END $$;
+
+--
 -- Name: cancel_job(bigint, text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
 CREATE FUNCTION sluice.cancel_job(id bigint, reason text DEFAULT 'cancelled'::text) RETURNS boolean
     LANGUAGE plpgsql
     AS $$
+#variable_conflict use_column
 DECLARE
   moved integer;
+  has_deps boolean;
 BEGIN
   WITH gone AS (
     DELETE FROM sluice.job j WHERE j.id = cancel_job.id AND j.state IN ('pending', 'blocked')
@@ -42,13 +87,17 @@ BEGIN
   )
   INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
       max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason, created_at,
-      started_at)
+      started_at, flow_id, has_dependents, run_options)
     SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
       g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
-      cancel_job.reason, g.created_at, g.started_at
-    FROM gone g;
+      cancel_job.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents, g.run_options
+    FROM gone g
+  RETURNING has_dependents INTO has_deps;
   GET DIAGNOSTICS moved = ROW_COUNT;
   IF moved > 0 THEN
+    IF has_deps THEN
+      PERFORM sluice.release_dependents(ARRAY[cancel_job.id], 'cancelled');
+    END IF;
     RETURN true;
   END IF;
   UPDATE sluice.job j SET cancel_requested_at = now()
@@ -289,6 +338,161 @@ CREATE FUNCTION sluice.enqueue(task text, payload jsonb, queue text DEFAULT 'def
 $$;
 
 --
+-- Name: enqueue_flow(jsonb); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.enqueue_flow(members jsonb) RETURNS TABLE(ref text, id bigint)
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+  bad record;
+  ids jsonb;
+  dep_ids bigint[];
+  first_id bigint;
+  woken bigint;
+BEGIN
+  IF jsonb_typeof(members) IS DISTINCT FROM 'array' OR jsonb_array_length(members) = 0 THEN
+    RAISE EXCEPTION 'a flow is a non-empty JSON array of members' USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_array_length(members) > 100000 THEN
+    RAISE EXCEPTION 'a flow has at most 100000 members, not %', jsonb_array_length(members)
+      USING ERRCODE = '22023';
+  END IF;
+  CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_flow_member (
+    ord bigint, ref text, id bigint, queue text, task text, v jsonb, has_deps boolean)
+    ON COMMIT DROP;
+  CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_flow_edge (
+    ord bigint, pos integer, dep_ref text, dep_id bigint, on_failure text, outcome text)
+    ON COMMIT DROP;
+  TRUNCATE pg_temp.sluice_flow_member, pg_temp.sluice_flow_edge;
+  INSERT INTO pg_temp.sluice_flow_member (ord, ref, queue, task, v)
+    SELECT e.ord, coalesce(e.v ->> 'ref', e.ord::text), coalesce(e.v ->> 'queue', 'default'),
+      e.v ->> 'task', e.v
+    FROM jsonb_array_elements(members) WITH ORDINALITY e(v, ord);
+  IF jsonb_array_length(members) > 1000 THEN
+    -- Statistics for the joins below (a temporary table has none): without them a large flow
+    -- can get nested loops over both tables.
+    ANALYZE pg_temp.sluice_flow_member;
+  END IF;
+  -- Set-based first (one pass), then check_name on the first bad one for its message.
+  SELECT m.task, m.queue INTO bad FROM pg_temp.sluice_flow_member m
+    WHERE m.task IS NULL OR octet_length(m.task) > 128 OR m.task !~ '^[A-Za-z0-9_.:-]+$'
+      OR octet_length(m.queue) > 128 OR m.queue !~ '^[A-Za-z0-9_.:-]+$'
+    LIMIT 1;
+  IF FOUND THEN
+    PERFORM sluice.check_name('task', bad.task);
+    PERFORM sluice.check_name('queue', bad.queue);
+  END IF;
+  SELECT m.ref INTO bad FROM pg_temp.sluice_flow_member m GROUP BY m.ref HAVING count(*) > 1 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'flow member ref % is used twice', quote_literal(bad.ref) USING ERRCODE = '22023';
+  END IF;
+  SELECT m.queue INTO bad FROM pg_temp.sluice_flow_member m
+    WHERE NOT EXISTS (SELECT 1 FROM sluice.queue q WHERE q.name = m.queue) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'unknown queue %: create it with select sluice.create_queue(%)',
+      quote_literal(bad.queue), quote_literal(bad.queue) USING ERRCODE = '22023';
+  END IF;
+  SELECT m.ref, octet_length(coalesce(m.v -> 'payload', '{}')::text) AS bytes, q.max_payload_bytes
+    INTO bad FROM pg_temp.sluice_flow_member m JOIN sluice.queue q ON q.name = m.queue
+    WHERE octet_length(coalesce(m.v -> 'payload', '{}')::text) > q.max_payload_bytes LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'payload of member % is % bytes, over its queue''s cap of % bytes',
+      quote_literal(bad.ref), bad.bytes, bad.max_payload_bytes USING ERRCODE = '22023';
+  END IF;
+  SELECT m.ref INTO bad FROM pg_temp.sluice_flow_member m
+    WHERE m.v ? 'unique_key' OR (m.v ? 'depends_on' AND jsonb_typeof(m.v -> 'depends_on') <> 'array')
+    LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'member %: depends_on must be an array, and flow members take no unique_key',
+      quote_literal(bad.ref) USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO pg_temp.sluice_flow_edge (ord, pos, dep_ref, dep_id, on_failure)
+    SELECT m.ord, d.pos, d.v ->> 'ref', (d.v ->> 'id')::bigint, coalesce(d.v ->> 'on_failure', 'fail')
+    FROM pg_temp.sluice_flow_member m,
+      jsonb_array_elements(coalesce(m.v -> 'depends_on', '[]')) WITH ORDINALITY d(v, pos);
+  IF jsonb_array_length(members) > 1000 THEN
+    ANALYZE pg_temp.sluice_flow_edge;
+  END IF;
+  UPDATE pg_temp.sluice_flow_member m SET has_deps = true
+    WHERE m.ref IN (SELECT e.dep_ref FROM pg_temp.sluice_flow_edge e WHERE e.dep_ref IS NOT NULL);
+  SELECT m.ref, e.dep_ref, e.on_failure INTO bad
+    FROM pg_temp.sluice_flow_edge e JOIN pg_temp.sluice_flow_member m ON m.ord = e.ord
+    WHERE (e.dep_ref IS NULL) = (e.dep_id IS NULL)
+      OR e.on_failure NOT IN ('fail', 'ignore', 'cancel')
+      OR (e.dep_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_temp.sluice_flow_member p
+        WHERE p.ref = e.dep_ref AND p.ord < e.ord))
+    LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'member % has a bad dependency (%): give {"ref": an earlier member} or {"id": a job id}, and on_failure fail, ignore or cancel',
+      quote_literal(bad.ref), coalesce(bad.dep_ref, '?') USING ERRCODE = '22023';
+  END IF;
+  -- Jobs depended on by id: lock the unfinished ones and mark them (a finish racing with this
+  -- waits for our commit and then sees our edges), then read how the others finished.
+  SELECT array_agg(DISTINCT e.dep_id) INTO dep_ids FROM pg_temp.sluice_flow_edge e
+    WHERE e.dep_id IS NOT NULL;
+  IF dep_ids IS NOT NULL THEN
+    UPDATE sluice.job j SET has_dependents = true WHERE j.id = ANY(dep_ids);
+    UPDATE sluice.dead_letter d SET has_dependents = true WHERE d.id = ANY(dep_ids);
+    UPDATE pg_temp.sluice_flow_edge e SET outcome = CASE
+        WHEN EXISTS (SELECT 1 FROM sluice.job j WHERE j.id = e.dep_id) THEN NULL
+        WHEN EXISTS (SELECT 1 FROM sluice.dead_letter d WHERE d.id = e.dep_id) THEN 'dead'
+        ELSE coalesce((SELECT h.state FROM sluice.job_history h WHERE h.id = e.dep_id LIMIT 1),
+          'missing') END
+      WHERE e.dep_id IS NOT NULL;
+    SELECT e.dep_id, e.outcome INTO bad FROM pg_temp.sluice_flow_edge e
+      WHERE e.outcome = 'missing'
+        OR (e.outcome IN ('dead', 'cancelled', 'expired') AND e.on_failure <> 'ignore')
+      LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'dependency % %', bad.dep_id, CASE WHEN bad.outcome = 'missing'
+        THEN 'does not exist (never enqueued, or purged)'
+        ELSE format('is %s: replay it first, or depend on it with on_failure ''ignore''', bad.outcome) END
+        USING ERRCODE = '22023';
+    END IF;
+  END IF;
+  -- Ids in input order (nextval after the sort), then edges and jobs.
+  UPDATE pg_temp.sluice_flow_member m SET id = s.id
+    FROM (SELECT x.ord, nextval('sluice.job_id_seq') AS id
+      FROM (SELECT ord FROM pg_temp.sluice_flow_member ORDER BY ord) x) s
+    WHERE m.ord = s.ord;
+  SELECT jsonb_object_agg(m.ref, m.id), min(m.id) INTO ids, first_id FROM pg_temp.sluice_flow_member m;
+  INSERT INTO sluice.job_dependency (job_id, job_queue, depends_on, position, on_failure, outcome,
+      finished_at)
+    SELECT m.id, m.queue, coalesce((ids ->> e.dep_ref)::bigint, e.dep_id), e.pos, e.on_failure,
+      e.outcome, CASE WHEN e.outcome IS NOT NULL THEN now() END
+    FROM pg_temp.sluice_flow_edge e JOIN pg_temp.sluice_flow_member m ON m.ord = e.ord
+  ON CONFLICT DO NOTHING;
+  WITH counts AS (
+    SELECT e.ord, count(*) FILTER (WHERE e.outcome IS NULL)::integer AS waiting
+    FROM pg_temp.sluice_flow_edge e GROUP BY e.ord
+  ), ins AS (
+    INSERT INTO sluice.job (id, queue, task, payload, state, priority, run_at, max_attempts,
+        group_key, flow_id, waiting_for, has_dependents, expires_at, run_options)
+    SELECT m.id, m.queue, m.task, coalesce(m.v -> 'payload', '{}'),
+      CASE WHEN coalesce(c.waiting, 0) > 0 THEN 'blocked' ELSE 'pending' END,
+      coalesce((m.v ->> 'priority')::integer, 0),
+      coalesce((m.v ->> 'run_at')::timestamptz,
+        now() + coalesce((m.v ->> 'delay_ms')::float8, 0) * interval '1 millisecond'),
+      coalesce((m.v ->> 'max_attempts')::integer, 25), m.v ->> 'group_key', first_id,
+      c.waiting,
+      coalesce(m.has_deps, false),
+      (m.v ->> 'expires_at')::timestamptz, m.v -> 'run_options'
+    FROM pg_temp.sluice_flow_member m LEFT JOIN counts c ON c.ord = m.ord
+    ORDER BY m.ord
+    RETURNING queue, state, run_at
+  ), notified AS (
+    SELECT pg_notify('sluice:job', CASE WHEN d.is_due THEN d.queue ELSE d.queue || '|later' END)
+    FROM (SELECT i.queue, bool_or(i.run_at <= now()) AS is_due FROM ins i
+      WHERE i.state = 'pending' GROUP BY i.queue) d
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
+  )
+  SELECT count(*) INTO woken FROM notified;
+  RETURN QUERY SELECT m.ref, m.id FROM pg_temp.sluice_flow_member m ORDER BY m.ord;
+END $_$;
+
+--
 -- Name: enqueue_job(text, jsonb, text, timestamp with time zone, integer, integer, text, text, interval); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
@@ -375,6 +579,58 @@ BEGIN
 END $$;
 
 --
+-- Name: expire_jobs(integer); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.expire_jobs(max_jobs integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  n integer;
+  with_deps bigint[];
+BEGIN
+  WITH due AS (
+    SELECT j.id, j.queue FROM sluice.job j
+    WHERE j.expires_at <= now() AND j.state IN ('pending', 'blocked')
+    ORDER BY j.expires_at LIMIT max_jobs
+    FOR UPDATE SKIP LOCKED
+  ), gone AS (
+    DELETE FROM sluice.job j USING due WHERE j.queue = due.queue AND j.id = due.id
+    RETURNING j.*
+  ), kept AS (
+    INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+        max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
+        created_at, started_at, flow_id, has_dependents, run_options)
+      SELECT g.id, g.queue, g.task, g.payload, 'expired', g.priority, g.run_at, g.attempt,
+        g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
+        'expired before it started', g.created_at, g.started_at, g.flow_id, g.has_dependents,
+        g.run_options
+      FROM gone g
+    RETURNING id, has_dependents
+  )
+  SELECT count(*)::integer, array_agg(id) FILTER (WHERE has_dependents) INTO n, with_deps
+  FROM kept;
+  IF with_deps IS NOT NULL THEN
+    PERFORM sluice.release_dependents(with_deps, 'expired');
+  END IF;
+  RETURN n;
+END $$;
+
+--
+-- Name: lease_held(boolean, bigint); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.lease_held(is_held boolean, id bigint) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  IF NOT is_held THEN
+    RAISE EXCEPTION 'job % is no longer held by this worker', id USING ERRCODE = 'SL409';
+  END IF;
+  RETURN true;
+END $$;
+
+--
 -- Name: pause_queue(text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
@@ -389,38 +645,155 @@ CREATE FUNCTION sluice.pause_queue(name text) RETURNS boolean
 $$;
 
 --
+-- Name: release_dependents(bigint[], text); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.release_dependents(finished bigint[], how text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  ids bigint[] := finished;
+  outcome text := how;
+  dead_ids bigint[] := '{}';
+  cancelled_ids bigint[] := '{}';
+  w record;
+  waves integer := 0;
+BEGIN
+  LOOP
+    EXIT WHEN ids IS NULL OR cardinality(ids) = 0;
+    SELECT * INTO w FROM sluice.release_wave(ids, outcome);
+    waves := waves + 1;
+    dead_ids := dead_ids || coalesce(w.failed, '{}');
+    cancelled_ids := cancelled_ids || coalesce(w.cancelled, '{}');
+    IF cardinality(dead_ids) > 0 THEN
+      ids := dead_ids; outcome := 'dead'; dead_ids := '{}';
+    ELSIF cardinality(cancelled_ids) > 0 THEN
+      ids := cancelled_ids; outcome := 'cancelled'; cancelled_ids := '{}';
+    ELSE
+      ids := NULL;
+    END IF;
+  END LOOP;
+  RETURN waves;
+END $$;
+
+--
+-- Name: release_wave(bigint[], text); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.release_wave(finished bigint[], how text, OUT failed bigint[], OUT cancelled bigint[]) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  WITH e AS (
+    UPDATE sluice.job_dependency d SET outcome = how, finished_at = now()
+    WHERE d.depends_on = ANY(finished) AND d.outcome IS NULL
+    RETURNING d.job_id, d.job_queue, d.depends_on, d.on_failure
+  ), per AS (
+    SELECT e.job_id, e.job_queue, count(*)::integer AS n,
+      min(e.depends_on) FILTER (WHERE how <> 'completed' AND e.on_failure = 'fail') AS failed_by,
+      min(e.depends_on) FILTER (WHERE how <> 'completed' AND e.on_failure = 'cancel') AS cancelled_by
+    FROM e GROUP BY e.job_id, e.job_queue
+  ), freed AS (
+    UPDATE sluice.job b
+    SET waiting_for = b.waiting_for - p.n,
+      state = CASE WHEN b.waiting_for - p.n > 0 THEN 'blocked' ELSE 'pending' END
+    FROM per p
+    WHERE b.queue = p.job_queue AND b.id = p.job_id AND b.state = 'blocked'
+      AND p.failed_by IS NULL AND p.cancelled_by IS NULL
+    RETURNING b.queue, b.state, b.run_at
+  ), dead AS (
+    DELETE FROM sluice.job b USING per p
+    WHERE b.queue = p.job_queue AND b.id = p.job_id AND b.state = 'blocked'
+      AND p.failed_by IS NOT NULL
+    RETURNING b.*, p.failed_by
+  ), buried AS (
+    INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
+        max_attempts, unique_key, group_key, progress, created_at, flow_id, has_dependents,
+        run_options, errors, reason, started_at)
+    SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
+      d.unique_key, d.group_key, d.progress, d.created_at, d.flow_id, d.has_dependents,
+      d.run_options,
+      d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt,
+        'name', 'DependencyFailed', 'message', format('dependency %s was %s', d.failed_by, how),
+        'dependency', d.failed_by::text, 'at', now())),
+      'dependency_failed', d.started_at
+    FROM dead d
+    RETURNING id, has_dependents
+  ), gone AS (
+    DELETE FROM sluice.job b USING per p
+    WHERE b.queue = p.job_queue AND b.id = p.job_id AND b.state = 'blocked'
+      AND p.failed_by IS NULL AND p.cancelled_by IS NOT NULL
+    RETURNING b.*, p.cancelled_by
+  ), dropped AS (
+    INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
+        max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
+        created_at, started_at, flow_id, has_dependents, run_options)
+    SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
+      g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
+      format('dependency %s was %s', g.cancelled_by, how), g.created_at, g.started_at,
+      g.flow_id, g.has_dependents, g.run_options
+    FROM gone g
+    RETURNING id, has_dependents
+  ), woken AS (
+    SELECT pg_notify('sluice:job', CASE WHEN f.is_due THEN f.queue ELSE f.queue || '|later' END)
+    FROM (SELECT queue, bool_or(run_at <= now()) AS is_due FROM freed
+      WHERE state = 'pending' GROUP BY queue) f
+    WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = f.queue)
+  )
+  SELECT (SELECT array_agg(id) FROM buried WHERE has_dependents),
+    (SELECT array_agg(id) FROM dropped WHERE has_dependents)
+  INTO failed, cancelled
+  WHERE (SELECT count(*) FROM woken) >= 0;
+END $$;
+
+--
 -- Name: replay_dead_letter(bigint); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
 CREATE FUNCTION sluice.replay_dead_letter(id bigint) RETURNS bigint
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+#variable_conflict use_column
+DECLARE
+  new_id bigint;
+  has_deps boolean;
+BEGIN
   WITH cand AS (
     SELECT d.* FROM sluice.dead_letter d WHERE d.id = replay_dead_letter.id FOR UPDATE
   ), ins AS (
     INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
-        unique_key, group_key, errors, created_at)
+        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options)
       SELECT c.id, c.queue, c.task, c.payload, c.priority, now(), 0, c.max_attempts, c.unique_key,
-        c.group_key, c.errors, c.created_at
+        c.group_key, c.errors, c.created_at, c.flow_id, c.has_dependents, c.run_options
       FROM cand c
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-    RETURNING id, queue
+    RETURNING id, queue, has_dependents
   ), gone AS (
     DELETE FROM sluice.dead_letter d USING ins WHERE d.id = ins.id RETURNING d.id
   ), woken AS (
     SELECT pg_notify('sluice:job', i.queue) FROM ins i
     WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = i.queue)
   )
-  SELECT id FROM ins WHERE (SELECT count(*) FROM woken) + (SELECT count(*) FROM gone) >= 0
-$$;
+  SELECT i.id, i.has_dependents INTO new_id, has_deps FROM ins i
+  WHERE (SELECT count(*) FROM woken) + (SELECT count(*) FROM gone) >= 0;
+  IF has_deps THEN
+    PERFORM sluice.revive_dependents(ARRAY[new_id]);
+  END IF;
+  RETURN new_id;
+END $$;
 
 --
 -- Name: replay_dead_letters(text, text, timestamp with time zone); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
 CREATE FUNCTION sluice.replay_dead_letters(queue text DEFAULT NULL::text, task text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+#variable_conflict use_column
+DECLARE
+  n integer;
+  with_deps bigint[];
+BEGIN
   WITH cand AS (
     SELECT d.* FROM sluice.dead_letter d
     WHERE (replay_dead_letters.queue IS NULL OR d.queue = replay_dead_letters.queue)
@@ -433,22 +806,49 @@ CREATE FUNCTION sluice.replay_dead_letters(queue text DEFAULT NULL::text, task t
     FROM cand c
   ), ins AS (
     INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
-        unique_key, group_key, errors, created_at)
+        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options)
       SELECT r.id, r.queue, r.task, r.payload, r.priority, now(), 0, r.max_attempts, r.unique_key,
-        r.group_key, r.errors, r.created_at
+        r.group_key, r.errors, r.created_at, r.flow_id, r.has_dependents, r.run_options
       FROM ranked r WHERE r.unique_key IS NULL OR r.rn = 1
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-    RETURNING id, queue
+    RETURNING id, queue, has_dependents
   ), gone AS (
     DELETE FROM sluice.dead_letter d USING ins WHERE d.id = ins.id RETURNING d.id
   ), woken AS (
     SELECT pg_notify('sluice:job', d.queue)
-    FROM (SELECT DISTINCT queue FROM ins) d
+    FROM (SELECT DISTINCT i.queue FROM ins i) d
     WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
   )
-  SELECT count(*)::integer FROM ins
-  WHERE (SELECT count(*) FROM woken) + (SELECT count(*) FROM gone) >= 0
-$$;
+  SELECT count(*)::integer, array_agg(i.id) FILTER (WHERE i.has_dependents) INTO n, with_deps
+  FROM ins i WHERE (SELECT count(*) FROM woken) + (SELECT count(*) FROM gone) >= 0;
+  IF with_deps IS NOT NULL THEN
+    PERFORM sluice.revive_dependents(with_deps);
+  END IF;
+  RETURN n;
+END $$;
+
+--
+-- Name: replay_flow(bigint); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.replay_flow(flow bigint) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  n integer := 0;
+  d record;
+BEGIN
+  -- Oldest first, and only members that did not die of another member: reviving those is the
+  -- replay of what killed them.
+  FOR d IN SELECT dl.id FROM sluice.dead_letter dl
+      WHERE dl.flow_id = flow AND dl.reason <> 'dependency_failed' ORDER BY dl.failed_at, dl.id
+  LOOP
+    IF sluice.replay_dead_letter(d.id) IS NOT NULL THEN
+      n := n + 1;
+    END IF;
+  END LOOP;
+  RETURN n;
+END $$;
 
 --
 -- Name: resume_queue(text); Type: FUNCTION; Schema: sluice; Owner: -
@@ -487,6 +887,56 @@ BEGIN
 END $$;
 
 --
+-- Name: revive_dependents(bigint[]); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.revive_dependents(replayed bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  ids bigint[] := replayed;
+  revived bigint[];
+  total integer := 0;
+BEGIN
+  LOOP
+    EXIT WHEN ids IS NULL OR cardinality(ids) = 0;
+    WITH reopened AS (
+      UPDATE sluice.job_dependency d SET outcome = NULL, finished_at = NULL
+      WHERE d.depends_on = ANY(ids) AND d.outcome IS NOT NULL AND d.outcome <> 'completed'
+      RETURNING d.job_id, d.job_queue
+    ), counted AS (
+      UPDATE sluice.job b SET waiting_for = b.waiting_for + r.n
+      FROM (SELECT job_id, job_queue, count(*)::integer AS n FROM reopened
+        GROUP BY job_id, job_queue) r
+      WHERE b.queue = r.job_queue AND b.id = r.job_id AND b.state = 'blocked'
+      RETURNING b.id
+    ), back AS (
+      DELETE FROM sluice.dead_letter dl
+      WHERE dl.id IN (SELECT job_id FROM reopened) AND dl.reason = 'dependency_failed'
+        AND NOT EXISTS (SELECT 1 FROM sluice.job_dependency o
+          WHERE o.job_id = dl.id AND o.outcome IS NOT NULL AND o.outcome <> 'completed'
+            AND o.on_failure <> 'ignore' AND NOT (o.depends_on = ANY(ids)))
+      RETURNING dl.*
+    ), ins AS (
+      INSERT INTO sluice.job (id, queue, task, payload, state, priority, run_at, attempt,
+          max_attempts, unique_key, group_key, errors, created_at, flow_id, has_dependents,
+          run_options, waiting_for)
+      SELECT b.id, b.queue, b.task, b.payload, 'blocked', b.priority, b.run_at, 0,
+        b.max_attempts, b.unique_key, b.group_key, b.errors, b.created_at, b.flow_id,
+        b.has_dependents, b.run_options,
+        (SELECT count(*) FROM sluice.job_dependency o
+          WHERE o.job_id = b.id AND (o.outcome IS NULL OR o.depends_on = ANY(ids)))
+      FROM back b
+      RETURNING id, has_dependents
+    )
+    SELECT array_agg(id) FILTER (WHERE has_dependents), count(*) + (SELECT count(*) FROM counted)
+    INTO revived, total FROM ins;
+    ids := revived;
+  END LOOP;
+  RETURN total;
+END $$;
+
+--
 -- Name: dead_letter; Type: TABLE; Schema: sluice; Owner: -
 --
 
@@ -506,7 +956,10 @@ CREATE TABLE sluice.dead_letter (
     reason text NOT NULL,
     created_at timestamp with time zone NOT NULL,
     started_at timestamp with time zone,
-    failed_at timestamp with time zone DEFAULT now() NOT NULL
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    flow_id bigint,
+    has_dependents boolean DEFAULT false NOT NULL,
+    run_options jsonb
 );
 
 --
@@ -532,6 +985,11 @@ CREATE TABLE sluice.job (
     cancel_requested_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
+    flow_id bigint,
+    waiting_for integer,
+    has_dependents boolean DEFAULT false NOT NULL,
+    expires_at timestamp with time zone,
+    run_options jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )
@@ -561,7 +1019,10 @@ CREATE TABLE sluice.job_history (
     created_at timestamp with time zone NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text])))
+    flow_id bigint,
+    has_dependents boolean DEFAULT false NOT NULL,
+    run_options jsonb,
+    CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'expired'::text])))
 )
 PARTITION BY RANGE (finished_at);
 
@@ -594,7 +1055,8 @@ CREATE VIEW sluice.all_jobs AS
     NULL::jsonb AS result,
     job.created_at,
     job.started_at,
-    NULL::timestamp with time zone AS finished_at
+    NULL::timestamp with time zone AS finished_at,
+    job.flow_id
    FROM sluice.job
 UNION ALL
  SELECT job_history.id,
@@ -614,7 +1076,8 @@ UNION ALL
     job_history.result,
     job_history.created_at,
     job_history.started_at,
-    job_history.finished_at
+    job_history.finished_at,
+    job_history.flow_id
    FROM sluice.job_history
 UNION ALL
  SELECT dead_letter.id,
@@ -634,7 +1097,8 @@ UNION ALL
     NULL::jsonb AS result,
     dead_letter.created_at,
     dead_letter.started_at,
-    dead_letter.failed_at AS finished_at
+    dead_letter.failed_at AS finished_at,
+    dead_letter.flow_id
    FROM sluice.dead_letter;
 
 --
@@ -645,6 +1109,87 @@ CREATE UNLOGGED TABLE sluice.event_listener (
     id text NOT NULL,
     heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+--
+-- Name: job_dependency; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE TABLE sluice.job_dependency (
+    job_id bigint NOT NULL,
+    job_queue text NOT NULL,
+    depends_on bigint NOT NULL,
+    "position" integer NOT NULL,
+    on_failure text DEFAULT 'fail'::text NOT NULL,
+    outcome text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT job_dependency_on_failure_check CHECK ((on_failure = ANY (ARRAY['fail'::text, 'ignore'::text, 'cancel'::text]))),
+    CONSTRAINT job_dependency_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'dead'::text, 'cancelled'::text, 'expired'::text])))
+);
+
+--
+-- Name: flow_members; Type: VIEW; Schema: sluice; Owner: -
+--
+
+CREATE VIEW sluice.flow_members AS
+ SELECT a.flow_id,
+    a.id,
+    a.queue,
+    a.task,
+    a.state,
+    a.attempt,
+    a.max_attempts,
+    a.created_at,
+    a.started_at,
+    a.finished_at,
+    COALESCE(( SELECT array_agg(d.depends_on ORDER BY d."position") AS array_agg
+           FROM sluice.job_dependency d
+          WHERE (d.job_id = a.id)), '{}'::bigint[]) AS depends_on
+   FROM ( SELECT job.flow_id,
+            job.id,
+            job.queue,
+            job.task,
+                CASE
+                    WHEN ((job.state = 'running'::text) AND (job.started_at IS NULL)) THEN 'pending'::text
+                    ELSE job.state
+                END AS state,
+            (job.attempt -
+                CASE
+                    WHEN ((job.state = 'running'::text) AND (job.started_at IS NULL)) THEN 1
+                    ELSE 0
+                END) AS attempt,
+            job.max_attempts,
+            job.created_at,
+            job.started_at,
+            NULL::timestamp with time zone AS finished_at
+           FROM sluice.job
+          WHERE (job.flow_id IS NOT NULL)
+        UNION ALL
+         SELECT job_history.flow_id,
+            job_history.id,
+            job_history.queue,
+            job_history.task,
+            job_history.state,
+            job_history.attempt,
+            job_history.max_attempts,
+            job_history.created_at,
+            job_history.started_at,
+            job_history.finished_at
+           FROM sluice.job_history
+          WHERE (job_history.flow_id IS NOT NULL)
+        UNION ALL
+         SELECT dead_letter.flow_id,
+            dead_letter.id,
+            dead_letter.queue,
+            dead_letter.task,
+            'dead'::text,
+            dead_letter.attempt,
+            dead_letter.max_attempts,
+            dead_letter.created_at,
+            dead_letter.started_at,
+            dead_letter.failed_at
+           FROM sluice.dead_letter
+          WHERE (dead_letter.flow_id IS NOT NULL)) a;
 
 --
 -- Name: history_partitions; Type: VIEW; Schema: sluice; Owner: -
@@ -698,6 +1243,11 @@ CREATE TABLE sluice.job_default (
     cancel_requested_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
+    flow_id bigint,
+    waiting_for integer,
+    has_dependents boolean DEFAULT false NOT NULL,
+    expires_at timestamp with time zone,
+    run_options jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 );
@@ -726,7 +1276,10 @@ CREATE TABLE sluice.job_history_default (
     created_at timestamp with time zone NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text])))
+    flow_id bigint,
+    has_dependents boolean DEFAULT false NOT NULL,
+    run_options jsonb,
+    CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'expired'::text])))
 );
 
 --
@@ -752,6 +1305,11 @@ CREATE TABLE sluice.job_q_default_c21f969b (
     cancel_requested_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
+    flow_id bigint,
+    waiting_for integer,
+    has_dependents boolean DEFAULT false NOT NULL,
+    expires_at timestamp with time zone,
+    run_options jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )
@@ -948,6 +1506,13 @@ ALTER TABLE ONLY sluice.job_default
     ADD CONSTRAINT job_default_pkey PRIMARY KEY (id, queue);
 
 --
+-- Name: job_dependency job_dependency_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
+--
+
+ALTER TABLE ONLY sluice.job_dependency
+    ADD CONSTRAINT job_dependency_pkey PRIMARY KEY (job_id, depends_on);
+
+--
 -- Name: job_q_default_c21f969b job_q_default_c21f969b_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
 --
 
@@ -1017,6 +1582,12 @@ ALTER TABLE ONLY sluice.worker_waiting
 CREATE INDEX dead_letter_failed_idx ON sluice.dead_letter USING btree (failed_at);
 
 --
+-- Name: dead_letter_flow_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX dead_letter_flow_idx ON sluice.dead_letter USING btree (flow_id) WHERE (flow_id IS NOT NULL);
+
+--
 -- Name: dead_letter_queue_idx; Type: INDEX; Schema: sluice; Owner: -
 --
 
@@ -1033,6 +1604,30 @@ CREATE INDEX dead_letter_unique_key_idx ON sluice.dead_letter USING btree (queue
 --
 
 CREATE INDEX job_claim_idx ON ONLY sluice.job USING btree (queue, priority DESC, run_at, id) WHERE (state = 'pending'::text);
+
+--
+-- Name: job_expires_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_expires_idx ON ONLY sluice.job USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: job_default_expires_at_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_default_expires_at_idx ON sluice.job_default USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: job_flow_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_flow_idx ON ONLY sluice.job USING btree (flow_id) WHERE (flow_id IS NOT NULL);
+
+--
+-- Name: job_default_flow_id_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_default_flow_id_idx ON sluice.job_default USING btree (flow_id) WHERE (flow_id IS NOT NULL);
 
 --
 -- Name: job_running_idx; Type: INDEX; Schema: sluice; Owner: -
@@ -1065,6 +1660,12 @@ CREATE UNIQUE INDEX job_unique_key_idx ON ONLY sluice.job USING btree (queue, un
 CREATE UNIQUE INDEX job_default_queue_unique_key_idx ON sluice.job_default USING btree (queue, unique_key) WHERE (unique_key IS NOT NULL);
 
 --
+-- Name: job_dependency_depends_on_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_dependency_depends_on_idx ON sluice.job_dependency USING btree (depends_on);
+
+--
 -- Name: job_history_finished_idx; Type: INDEX; Schema: sluice; Owner: -
 --
 
@@ -1075,6 +1676,18 @@ CREATE INDEX job_history_finished_idx ON ONLY sluice.job_history USING brin (fin
 --
 
 CREATE INDEX job_history_default_finished_at_idx ON sluice.job_history_default USING brin (finished_at);
+
+--
+-- Name: job_history_flow_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_history_flow_idx ON ONLY sluice.job_history USING btree (flow_id) WHERE (flow_id IS NOT NULL);
+
+--
+-- Name: job_history_default_flow_id_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_history_default_flow_id_idx ON sluice.job_history_default USING btree (flow_id) WHERE (flow_id IS NOT NULL);
 
 --
 -- Name: job_history_id_idx; Type: INDEX; Schema: sluice; Owner: -
@@ -1101,6 +1714,18 @@ CREATE INDEX job_history_unique_key_idx ON ONLY sluice.job_history USING btree (
 CREATE INDEX job_history_default_queue_unique_key_idx ON sluice.job_history_default USING btree (queue, unique_key) WHERE (unique_key IS NOT NULL);
 
 --
+-- Name: job_q_default_c21f969b_expires_at_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_q_default_c21f969b_expires_at_idx ON sluice.job_q_default_c21f969b USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: job_q_default_c21f969b_flow_id_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_q_default_c21f969b_flow_id_idx ON sluice.job_q_default_c21f969b USING btree (flow_id) WHERE (flow_id IS NOT NULL);
+
+--
 -- Name: job_q_default_c21f969b_queue_lease_expires_at_idx; Type: INDEX; Schema: sluice; Owner: -
 --
 
@@ -1117,6 +1742,18 @@ CREATE INDEX job_q_default_c21f969b_queue_priority_run_at_id_idx ON sluice.job_q
 --
 
 CREATE UNIQUE INDEX job_q_default_c21f969b_queue_unique_key_idx ON sluice.job_q_default_c21f969b USING btree (queue, unique_key) WHERE (unique_key IS NOT NULL);
+
+--
+-- Name: job_default_expires_at_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+--
+
+ALTER INDEX sluice.job_expires_idx ATTACH PARTITION sluice.job_default_expires_at_idx;
+
+--
+-- Name: job_default_flow_id_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+--
+
+ALTER INDEX sluice.job_flow_idx ATTACH PARTITION sluice.job_default_flow_id_idx;
 
 --
 -- Name: job_default_pkey; Type: INDEX ATTACH; Schema: sluice; Owner: -
@@ -1149,6 +1786,12 @@ ALTER INDEX sluice.job_unique_key_idx ATTACH PARTITION sluice.job_default_queue_
 ALTER INDEX sluice.job_history_finished_idx ATTACH PARTITION sluice.job_history_default_finished_at_idx;
 
 --
+-- Name: job_history_default_flow_id_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+--
+
+ALTER INDEX sluice.job_history_flow_idx ATTACH PARTITION sluice.job_history_default_flow_id_idx;
+
+--
 -- Name: job_history_default_id_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
 --
 
@@ -1159,6 +1802,18 @@ ALTER INDEX sluice.job_history_id_idx ATTACH PARTITION sluice.job_history_defaul
 --
 
 ALTER INDEX sluice.job_history_unique_key_idx ATTACH PARTITION sluice.job_history_default_queue_unique_key_idx;
+
+--
+-- Name: job_q_default_c21f969b_expires_at_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+--
+
+ALTER INDEX sluice.job_expires_idx ATTACH PARTITION sluice.job_q_default_c21f969b_expires_at_idx;
+
+--
+-- Name: job_q_default_c21f969b_flow_id_idx; Type: INDEX ATTACH; Schema: sluice; Owner: -
+--
+
+ALTER INDEX sluice.job_flow_idx ATTACH PARTITION sluice.job_q_default_c21f969b_flow_id_idx;
 
 --
 -- Name: job_q_default_c21f969b_pkey; Type: INDEX ATTACH; Schema: sluice; Owner: -

@@ -2,7 +2,23 @@
 // run workers and follow its jobs. Operators' tools use sluice/admin; users' tests
 // sluice/testing. Nothing else is exported.
 export { defineTask } from './client/define-task.js';
-export type { Task, TaskOptions, TaskHandler, JobContext } from './client/define-task.js';
+export type {
+  Task,
+  TaskOptions,
+  TaskHandler,
+  JobContext,
+  DependencyResult,
+} from './client/define-task.js';
+export { flow, chain, chord, tree, step, Flow, MAX_FLOW_MEMBERS } from './flows/flow.js';
+export type {
+  FlowJob,
+  FlowJobOptions,
+  FlowStep,
+  TreeNode,
+  Dependency,
+  OnFailure,
+  EnqueuedFlow,
+} from './flows/flow.js';
 export type { Logger } from './core/logger.js';
 export { enqueue, enqueueMany } from './client/enqueue.js';
 export type { JobOptions, EnqueuedJob, BulkJob } from './client/enqueue.js';
@@ -48,5 +64,7 @@ export type {
   MigrationTable,
   QueueStatsView,
   AllJobsView,
+  JobDependencyTable,
+  FlowMembersView,
   SluiceDatabase,
 } from './core/types.js';

@@ -4,6 +4,7 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InvalidOptionsError } from '../core/errors.js';
+import type { PoolClient } from 'pg';
 import { runInThread } from '../isolation/thread-handler.js';
 import type { Logger } from '../core/logger.js';
 import { assertName } from '../core/names.js';
@@ -22,6 +23,39 @@ export interface JobContext {
   /** Records progress (throttled) on the job row. */
   progress(value: unknown): Promise<void>;
   logger: Logger;
+  /**
+   * The jobs this one waited for (flows), in the order they were given, with their results (or
+   * last error, for one that failed under `onFailure: 'ignore'`). Read from the database on
+   * first call; empty for a job without dependencies.
+   * @example const [charge, reserve] = await ctx.dependencies();
+   */
+  dependencies(): Promise<DependencyResult[]>;
+  /**
+   * Runs `fn` in a transaction that also completes this job with `fn`'s return value as its
+   * result: the handler's writes, any jobs it enqueues with `tx`, and the completion commit
+   * together or not at all. If the job's lease was lost meanwhile (rescued, cancelled), the
+   * transaction rolls back and this throws LeaseLostError. Once it returns the job is complete;
+   * what the handler returns afterwards is ignored.
+   * @example
+   * return ctx.transaction(async (tx) => {
+   *   await tx.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [amount, id]);
+   *   return { charged: amount };
+   * });
+   */
+  transaction<T>(fn: (tx: PoolClient) => Promise<T>): Promise<T>;
+}
+
+/** One dependency of a job, as {@link JobContext.dependencies} returns it. */
+export interface DependencyResult {
+  id: string;
+  task: string | null;
+  queue: string | null;
+  /** How it finished ('pending' only for a job revived while another dependency is replayed). */
+  state: 'completed' | 'dead' | 'cancelled' | 'expired' | 'pending';
+  /** Its handler's return value, when completed. */
+  result: unknown;
+  /** Its last error, when dead. */
+  error: { name?: string; message?: string } | null;
 }
 
 /** A task's handler: its return value is the job's result (JSON), a throw fails the attempt. */

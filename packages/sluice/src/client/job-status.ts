@@ -31,9 +31,11 @@ export interface JobInfo {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The flow it belongs to (its first member's id), or null. */
+  flowId: string | null;
 }
 
-const FINISHED = new Set(['completed', 'cancelled', 'dead']);
+const FINISHED = new Set(['completed', 'cancelled', 'expired', 'dead']);
 
 /** A row of `sluice.all_jobs` as a {@link JobInfo}. */
 export function toJobInfo(r: JobRow): JobInfo {

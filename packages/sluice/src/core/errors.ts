@@ -9,6 +9,8 @@ export type SluiceErrorCode =
   | 'UNKNOWN_QUEUE'
   | 'UNKNOWN_TASK'
   | 'JOB_NOT_FOUND'
+  | 'INVALID_FLOW'
+  | 'LEASE_LOST'
   | 'SCHEMA_OUT_OF_DATE'
   | 'SCHEMA_NOT_MIGRATED'
   | 'DATABASE_UNREACHABLE'
@@ -108,6 +110,34 @@ export class JobNotFoundError extends SluiceError {
   override name = 'JobNotFoundError';
   constructor(readonly jobId: string) {
     super('JOB_NOT_FOUND', `job ${jobId} not found`);
+  }
+}
+
+/**
+ * A flow that cannot be enqueued as given: too many members, a dependency on a job that does not
+ * exist (or failed, without `onFailure: 'ignore'`), a handle from another flow. Thrown before
+ * anything is written.
+ * @example if (err instanceof InvalidFlowError) console.error(err.message);
+ */
+export class InvalidFlowError extends SluiceError {
+  override name = 'InvalidFlowError';
+  constructor(detail: string) {
+    super('INVALID_FLOW', `invalid flow: ${detail}`);
+  }
+}
+
+/**
+ * The job's lease was lost (rescued after a stall, cancelled, or re-claimed) before its handler
+ * transaction committed: the transaction was rolled back, none of its writes remain.
+ * @example await ctx.transaction(async (tx) => { … }); // throws LeaseLostError when stale
+ */
+export class LeaseLostError extends SluiceError {
+  override name = 'LeaseLostError';
+  constructor(readonly jobId: string) {
+    super(
+      'LEASE_LOST',
+      `job ${jobId} is no longer held by this worker: its transaction rolled back`,
+    );
   }
 }
 

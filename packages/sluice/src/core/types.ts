@@ -28,7 +28,7 @@ export type Json = unknown;
 /** State of an unfinished job in `sluice.job`. */
 export type ActiveJobState = 'pending' | 'running' | 'blocked';
 /** State of a finished job in `sluice.job_history`. */
-export type FinishedJobState = 'completed' | 'cancelled';
+export type FinishedJobState = 'completed' | 'cancelled' | 'expired';
 /** Every state `sluice.all_jobs` reports. */
 export type JobState = ActiveJobState | FinishedJobState | 'dead';
 
@@ -69,6 +69,14 @@ export interface JobTable {
   cancel_requested_at: Timestamp | null;
   created_at: Generated<Timestamp>;
   started_at: Timestamp | null;
+  /** The flow it belongs to (its first member's id); null outside flows. */
+  flow_id: string | null;
+  /** Unfinished dependencies of a blocked job. */
+  waiting_for: number | null;
+  has_dependents: Generated<boolean>;
+  expires_at: Timestamp | null;
+  /** Per-job `{ timeoutMs, retry }`. */
+  run_options: Json;
 }
 
 /** `sluice.job_history`: completed and cancelled jobs, partitioned by UTC day. */
@@ -92,6 +100,9 @@ export interface JobHistoryTable {
   created_at: Timestamp;
   started_at: Timestamp | null;
   finished_at: Generated<Timestamp>;
+  flow_id: string | null;
+  has_dependents: Generated<boolean>;
+  run_options: Json;
 }
 
 /** `sluice.dead_letter`: jobs out of attempts or failed permanently. */
@@ -112,6 +123,21 @@ export interface DeadLetterTable {
   created_at: Timestamp;
   started_at: Timestamp | null;
   failed_at: Generated<Timestamp>;
+  flow_id: string | null;
+  has_dependents: Generated<boolean>;
+  run_options: Json;
+}
+
+/** `sluice.job_dependency`: job_id waits for depends_on; outcome is set once depends_on finished. */
+export interface JobDependencyTable {
+  job_id: string;
+  job_queue: string;
+  depends_on: string;
+  position: number;
+  on_failure: Generated<'fail' | 'ignore' | 'cancel'>;
+  outcome: 'completed' | 'dead' | 'cancelled' | 'expired' | null;
+  created_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
 }
 
 /** `sluice.schedule`: cron schedules and their next tick. */
@@ -220,6 +246,22 @@ export interface AllJobsView {
   created_at: Timestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  flow_id: string | null;
+}
+
+/** `sluice.flow_members`: every member of a flow, its state and the ids it depends on. */
+export interface FlowMembersView {
+  flow_id: string;
+  id: string;
+  queue: string;
+  task: string;
+  state: JobState;
+  attempt: number;
+  max_attempts: number;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  depends_on: string[];
 }
 
 /**
@@ -241,4 +283,6 @@ export interface SluiceDatabase {
   'sluice.history_partitions': HistoryPartitionsView;
   'sluice.queue_stats': QueueStatsView;
   'sluice.all_jobs': AllJobsView;
+  'sluice.job_dependency': JobDependencyTable;
+  'sluice.flow_members': FlowMembersView;
 }

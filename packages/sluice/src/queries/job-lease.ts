@@ -120,9 +120,13 @@ WITH expired AS (
       'message', d.why, 'worker_id', d.worker_id, 'at', now())),
     'attempts_exhausted', d.started_at
   FROM dead d
-  RETURNING id, queue, task, attempt, 'dead' AS outcome
+  RETURNING id, queue, task, attempt, 'dead' AS outcome, has_dependents
+), released AS (
+  SELECT sluice.release_dependents(array_agg(b.id), 'dead') FROM buried b
+  WHERE b.has_dependents HAVING count(*) > 0
 )
-SELECT * FROM retried UNION ALL SELECT * FROM buried`;
+SELECT * FROM retried WHERE (SELECT count(*) FROM released) >= 0
+UNION ALL SELECT id, queue, task, attempt, outcome FROM buried`;
 
 export async function jobRescueExpired(
   db: Executor,

@@ -22,6 +22,10 @@ export interface ClaimedJob {
   group_key: string | null;
   /** Epoch milliseconds: a number is far cheaper for pg to hand over than a parsed Date. */
   created_at_ms: number;
+  /** Per-job timeoutMs and retry policy (JSON), null for most jobs. */
+  run_options: { timeoutMs?: number; retry?: unknown } | null;
+  /** Its expires_at had passed at claim: finished as expired, never run. Null: no expiry. */
+  is_expired: boolean | null;
 }
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
@@ -46,7 +50,8 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
   FOR UPDATE OF n SKIP LOCKED
 ))
 RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
-  (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms`;
+  (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
+  j.expires_at <= now() AS is_expired`;
 
 export async function jobClaim(
   db: Executor,
@@ -78,15 +83,22 @@ WITH done AS (
   SELECT ${historyKeptValues('d')}, 'completed', d.result,
     coalesce(d.started_at, now() - (d.ran_ms)::float8 * interval '1 millisecond')
   FROM done d
-  WHERE (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
+  -- A flow member's result is kept for its dependents even where the queue keeps no history.
+  WHERE d.has_dependents
+    OR (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
 ), notified AS (
   -- One NOTIFY per batch, only while a producer listens (waitForJob, job events): NOTIFY
   -- serialises commits, which cost ~20% of drain throughput when always on.
   SELECT pg_notify('sluice:done', 'completed|' || $1 || '|' ||
     array_to_string((array_agg(id))[1:300], ',')) FROM done
   HAVING count(*) > 0 AND EXISTS (SELECT 1 FROM sluice.event_listener)
+), released AS (
+  -- Flows: only rows with dependents call the release, so a plain batch never does.
+  SELECT sluice.release_dependents(array_agg(d.id), 'completed') FROM done d
+  WHERE d.has_dependents HAVING count(*) > 0
 )
-SELECT id::text AS id FROM done WHERE (SELECT count(*) FROM notified) >= 0`;
+SELECT id::text AS id FROM done
+WHERE (SELECT count(*) FROM notified) + (SELECT count(*) FROM released) >= 0`;
 
 /** Writes completions; returns the ids whose lease token still matched (as text). */
 export async function jobComplete(
@@ -156,7 +168,10 @@ WITH t AS (
     CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END,
     coalesce(d.started_at, now() - d.ran_ms * interval '1 millisecond')
   FROM dead d
-  RETURNING id
+  RETURNING id, has_dependents
+), released AS (
+  SELECT sluice.release_dependents(array_agg(b.id), 'dead') FROM buried b
+  WHERE b.has_dependents HAVING count(*) > 0
 ), notified AS (
   SELECT pg_notify('sluice:done', o.outcome || '|' || $1 || '|' ||
     array_to_string((array_agg(o.id))[1:300], ','))
@@ -164,7 +179,8 @@ WITH t AS (
   WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
   GROUP BY o.outcome
 )
-SELECT id, 'retried' AS outcome FROM retried WHERE (SELECT count(*) FROM notified) >= 0
+SELECT id, 'retried' AS outcome FROM retried
+WHERE (SELECT count(*) FROM notified) + (SELECT count(*) FROM released) >= 0
 UNION ALL
 SELECT id, 'dead' AS outcome FROM buried`;
 
@@ -243,17 +259,22 @@ export async function jobRelease(
   return rows.map((r) => r.id);
 }
 
-// A handler's cancel(): the job ends in history as cancelled.
+// A handler's cancel(): the job ends in history as cancelled; dependents follow their policy.
 const JOB_CANCEL_RUNNING = `
 WITH gone AS (
   DELETE FROM sluice.job j
   WHERE j.queue = $1 AND j.id = $2 AND j.attempt = $3 AND j.worker_id = $4 AND j.state = 'running'
   RETURNING j.*
+), kept AS (
+  INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, cancel_reason, started_at)
+  SELECT ${historyKeptValues('g')}, 'cancelled', $5, coalesce(g.started_at, now())
+  FROM gone g
+  RETURNING id, has_dependents
+), released AS (
+  SELECT sluice.release_dependents(array_agg(k.id), 'cancelled') FROM kept k
+  WHERE k.has_dependents HAVING count(*) > 0
 )
-INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, cancel_reason, started_at)
-SELECT ${historyKeptValues('g')}, 'cancelled', $5, coalesce(g.started_at, now())
-FROM gone g
-RETURNING id`;
+SELECT id FROM kept WHERE (SELECT count(*) FROM released) >= 0`;
 
 export async function jobCancelRunning(
   db: Executor,
@@ -299,9 +320,11 @@ export async function jobClaimLimited(
 ) {
   const { rows } = await db.query<ClaimedJob>(
     inSchema(
-      `SELECT id, queue, task, payload, attempt, max_attempts, group_key,
-         (extract(epoch FROM created_at) * 1000)::float8 AS created_at_ms
-       FROM sluice.claim_limited($1, $2, $3, $4)`,
+      `SELECT c.id, c.queue, c.task, c.payload, c.attempt, c.max_attempts, c.group_key,
+         (extract(epoch FROM c.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
+         j.expires_at <= now() AS is_expired
+       FROM sluice.claim_limited($1, $2, $3, $4) c
+       JOIN sluice.job j ON j.queue = $1 AND j.id = c.id`,
       schema,
     ),
     [p.queue, p.limit, p.workerId, p.leaseMs],

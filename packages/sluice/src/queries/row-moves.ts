@@ -19,6 +19,9 @@ const KEPT_IN_HISTORY = [
   'progress',
   'errors',
   'created_at',
+  'flow_id',
+  'has_dependents',
+  'run_options',
 ];
 
 /** What a job keeps when it moves to dead_letter: the same, but no worker, and errors are the mover's. */

@@ -22,6 +22,7 @@ import { resolveTarget, type Target } from '../core/target.js';
 import type { Executor } from '../core/db.js';
 import type { RunOutcome } from '../worker/executor.js';
 import { RunningJob, type RunningJobHost } from '../worker/running-job.js';
+import { dependenciesRead, jobExpireClaimed } from '../queries/flow.js';
 import { parseOptions } from '../core/options.js';
 
 const drainOptionsSchema = z
@@ -138,6 +139,7 @@ function runOne(
         }
         resolve(outcome);
       },
+      dependencies: (j) => dependenciesRead(exec, schema, j.id),
     };
     new RunningJob(job, task, host).start();
   });
@@ -184,6 +186,12 @@ async function write(
         reason: outcome.reason,
       });
       result.cancelled++;
+      return;
+    case 'expire':
+      await jobExpireClaimed(exec, schema, { ...token, workerId });
+      return;
+    case 'committed':
+      result.completed++;
       return;
     case 'aborted':
       // Only a worker's shutdown or a cancel request interrupts a job; neither happens here.

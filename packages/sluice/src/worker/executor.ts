@@ -5,11 +5,17 @@ import type { Task } from '../client/define-task.js';
 import { PermanentError, UnknownTaskError } from '../core/errors.js';
 import { Cancel, Snooze } from '../client/job-directive.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
-import { backoffDelay } from '../client/retry-policy.js';
+import { backoffDelay, type RetryPolicy } from '../client/retry-policy.js';
 import type { Outcome, Token } from './completer.js';
 
 export type RunOutcome =
-  Outcome | { kind: 'cancel'; token: Token; reason: string } | { kind: 'aborted'; token: Token };
+  | Outcome
+  | { kind: 'cancel'; token: Token; reason: string }
+  | { kind: 'aborted'; token: Token }
+  // Claimed after its expires_at: finished as expired, never run.
+  | { kind: 'expire'; token: Token }
+  // Completed inside the handler's own transaction: already written.
+  | { kind: 'committed'; token: Token };
 
 export function errorJson(err: unknown, attempt: number): string {
   const e = err instanceof Error ? err : new Error(String(err));
@@ -25,7 +31,7 @@ export function errorJson(err: unknown, attempt: number): string {
   return JSON.stringify(out);
 }
 
-function resultJson(value: unknown): string | null {
+export function resultJson(value: unknown): string | null {
   if (value === undefined) return null;
   try {
     return JSON.stringify(value) ?? null;
@@ -52,7 +58,13 @@ export function failOutcome(
     isPermanent,
     errorJson: errorJson(e, job.attempt),
     error: { name: e.name, message: e.message },
-    delayMs: isPermanent ? 0 : backoffDelay(task?.retry, job.attempt, err),
+    delayMs: isPermanent
+      ? 0
+      : backoffDelay(
+          (job.run_options?.retry as RetryPolicy | undefined) ?? task?.retry,
+          job.attempt,
+          err,
+        ),
   };
 }
 

@@ -11,8 +11,9 @@ export interface FinishHost {
   logger: Logger;
   isDebugLogged: boolean;
   completer: Completer;
-  emit(event: 'job:failed', payload: JobEvent): void;
+  emit(event: 'job:failed' | 'job:completed', payload: JobEvent): void;
   recordCancel(token: Token, reason: string, startedAt: number): void;
+  recordExpire(token: Token): void;
 }
 
 /** Routes a settled job's outcome; `entry` is no longer running when this is called. */
@@ -20,7 +21,10 @@ export function finishJob(host: FinishHost, entry: RunningJob, result: RunOutcom
   const { job, startedAt } = entry;
   // Once the worker interrupted a job (cancel or shutdown), that decides its fate, whatever
   // the handler returned while reacting to its signal.
-  const outcome: RunOutcome = entry.abortedBy ? { kind: 'aborted', token: result.token } : result;
+  const outcome: RunOutcome =
+    entry.abortedBy && result.kind !== 'committed'
+      ? { kind: 'aborted', token: result.token }
+      : result;
   const durationMs = Date.now() - startedAt;
   // Completions are the hot path: their debug fields are built only if someone will see them.
   if (outcome.kind === 'complete') {
@@ -45,6 +49,13 @@ export function finishJob(host: FinishHost, entry: RunningJob, result: RunOutcom
       return;
     case 'cancel':
       host.recordCancel(outcome.token, outcome.reason, startedAt);
+      return;
+    case 'expire':
+      host.logger.info(fields, 'job expired before it started; not run');
+      host.recordExpire(outcome.token);
+      return;
+    case 'committed':
+      host.emit('job:completed', { job: outcome.token, durationMs });
       return;
     case 'aborted':
       if (entry.abortedBy === 'cancel') {

@@ -2,6 +2,7 @@
 // renewing (crash, pause, lost connection) another worker takes over once the lease expires.
 // A worker that fails to renew steps down at once and stops its services, so two leaders never
 // act on purpose at the same time; the services are written to be safe if they briefly do.
+import { jobsExpire } from '../queries/flow.js';
 import type { Executor } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
 import { jobRescueExpired } from '../queries/job-lease.js';
@@ -112,6 +113,9 @@ export class Leader {
         }
         if (rows.length < 1000) break;
       }
+      // Unstarted jobs past their expires_at: to history as expired, dependents by their policy.
+      const expired = await jobsExpire(this.c.db, this.c.schema, 1000);
+      if (expired > 0) this.c.logger.info({ count: expired }, 'expired jobs that never started');
       await eventListenerDeleteStale(this.c.db, this.c.schema, 120_000);
     } catch (err) {
       this.c.logger.warn({ err }, 'rescue failed; will retry');

@@ -2,9 +2,10 @@
 // task's timeout, or an interruption (cancel, shutdown), and hands the outcome to the host once.
 // Built for the drain path: per job one entry, one context and one promise reaction, with the
 // abort controller, logger and `job` object made only when a handler asks for them.
-import type { JobContext, Task } from '../client/define-task.js';
+import type { PoolClient } from 'pg';
+import type { DependencyResult, JobContext, Task } from '../client/define-task.js';
 import type { Logger } from '../core/logger.js';
-import { TimeoutError } from '../core/errors.js';
+import { InvalidOptionsError, TimeoutError } from '../core/errors.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
 import {
   errorOutcome,
@@ -25,6 +26,10 @@ export interface RunningJobHost {
   /** Throttled progress() calls, for the row. */
   saveProgress(job: ClaimedJob, value: unknown): Promise<void>;
   finish(entry: RunningJob, outcome: RunOutcome): void;
+  /** The job's dependencies and their results (flows). */
+  dependencies(job: ClaimedJob): Promise<DependencyResult[]>;
+  /** Runs `fn` in a transaction that completes the job (see JobContext.transaction). */
+  transaction?<T>(entry: RunningJob, fn: (tx: PoolClient) => Promise<T>): Promise<T>;
 }
 
 /** The fields every log line about a job carries. */
@@ -40,6 +45,9 @@ export class RunningJob {
   lastProgressAt = 0;
   /** started_at was written for this attempt (see start-marker.ts). */
   isStartMarked = false;
+  /** The handler's transaction committed the job's completion: nothing is left to write. */
+  isCommitted = false;
+  isInTransaction = false;
   /** The last progress() value not yet written (throttled), and the write in flight. */
   unsavedProgress: { value: unknown } | undefined;
   progressWrite: Promise<void> | undefined;
@@ -64,15 +72,15 @@ export class RunningJob {
 
   start(): void {
     const { job, task } = this;
+    if (job.is_expired) return this.settleSoon({ kind: 'expire', token: tokenOf(job) });
     if (!task?.handler) return this.settleSoon(unknownTaskOutcome(job));
     // Parsed again: a row stored by older code may no longer match the task's schema.
     const parsed = task.schema.safeParse(job.payload);
     if (!parsed.success) return this.settleSoon(payloadMismatchOutcome(job, task, parsed.error));
     // A handler that ignores its signal still loses its slot at the timeout: the attempt ends
     // there, and whatever the handler does later is ignored (its lease token is spent).
-    if (task.timeoutMs !== undefined) {
-      this.timer = setTimeout(() => this.timeOut(), task.timeoutMs);
-    }
+    const timeoutMs = this.timeoutMs;
+    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.timeOut(), timeoutMs);
     let value: unknown;
     try {
       value = task.handler(parsed.data, new HandlerContext(this));
@@ -99,9 +107,14 @@ export class RunningJob {
     this.controller.abort(reason);
   }
 
+  /** The job's own timeout (run options), else its task's. */
+  get timeoutMs(): number | undefined {
+    return this.job.run_options?.timeoutMs ?? this.task?.timeoutMs;
+  }
+
   private timeOut(): void {
     if (this.isSettled) return;
-    const err = new TimeoutError(this.task?.timeoutMs ?? 0);
+    const err = new TimeoutError(this.timeoutMs ?? 0);
     this.settle(failOutcome(this.job, this.task, err, false));
     this.abort(err);
   }
@@ -112,9 +125,13 @@ export class RunningJob {
     queueMicrotask(() => this.settle(outcome));
   }
 
-  private settle(outcome: RunOutcome): void {
+  private settle(result: RunOutcome): void {
     if (this.isSettled) return;
     this.isSettled = true;
+    // Completed by the handler's transaction: whatever happened after, that is the outcome.
+    const outcome: RunOutcome = this.isCommitted
+      ? { kind: 'committed', token: result.token }
+      : result;
     clearTimeout(this.timer);
     // The value a handler set last is the one stored: it is written before the outcome, which
     // moves the row out of sluice.job.
@@ -176,6 +193,7 @@ class HandlerContext implements JobContext {
   #job: JobContext['job'] | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
   #progress: ((value: unknown) => Promise<void>) | undefined;
+  #dependencies: Promise<DependencyResult[]> | undefined;
 
   constructor(run: RunningJob) {
     this.#run = run;
@@ -220,5 +238,23 @@ class HandlerContext implements JobContext {
     const run = this.#run;
     // Throttled: progress must not turn into a write per tick; the last value is never dropped.
     return (this.#progress ??= (value: unknown) => run.setProgress(value));
+  }
+
+  get dependencies(): () => Promise<DependencyResult[]> {
+    const run = this.#run;
+    return () => (this.#dependencies ??= run.host.dependencies(run.job));
+  }
+
+  get transaction(): <T>(fn: (tx: PoolClient) => Promise<T>) => Promise<T> {
+    const run = this.#run;
+    return <T>(fn: (tx: PoolClient) => Promise<T>) => {
+      if (!run.host.transaction) {
+        throw new InvalidOptionsError('ctx.transaction', 'needs a worker (not available here)');
+      }
+      if (run.isCommitted || run.isInTransaction) {
+        throw new InvalidOptionsError('ctx.transaction', 'runs once per attempt');
+      }
+      return run.host.transaction(run, fn);
+    };
   }
 }

@@ -10,8 +10,7 @@ import type { Task } from '../client/define-task.js';
 import type { Logger } from '../core/logger.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../core/names.js';
-import { jobCancelRunning, type ClaimedJob } from '../queries/job-worker.js';
-import { jobProgressSet } from '../queries/job-lease.js';
+import type { ClaimedJob } from '../queries/job-worker.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Outcome, type Token } from './completer.js';
@@ -24,6 +23,14 @@ import { Leader } from './leader.js';
 import { createLogger } from './logger.js';
 import { Notifier } from './notifier.js';
 import { RunningJob, type RunningJobHost } from './running-job.js';
+import {
+  cancelClaimed,
+  expireClaimed,
+  readDependencies,
+  runJobTransaction,
+  saveProgress,
+  type JobTransactionHost,
+} from './job-transaction.js';
 import {
   createWorkerPool,
   poolConfigOf,
@@ -67,6 +74,7 @@ export class Worker extends EventEmitter {
   private readonly isDebugLogged: boolean;
   private readonly jobHost: RunningJobHost;
   private readonly finishHost: FinishHost;
+  private readonly txHost: JobTransactionHost;
   private readonly tasks = new Map<string, Task>();
   private readonly queues: string[];
   private readonly capacity: number;
@@ -112,15 +120,10 @@ export class Worker extends EventEmitter {
       logger: this.logger,
       heartbeat: () => this.heartbeat.beat(),
       onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
-      saveProgress: (job, value) =>
-        jobProgressSet(this.db, this.o.schema, {
-          queue: job.queue,
-          id: job.id,
-          attempt: job.attempt,
-          workerId: this.id,
-          progressJson: JSON.stringify(value ?? null),
-        }),
+      saveProgress: (job, value) => saveProgress(this.txHost, job, value),
       finish: (entry, outcome) => this.finish(entry, outcome),
+      dependencies: (job) => readDependencies(this.db, this.o.schema, job.id),
+      transaction: (entry, fn) => runJobTransaction(this.txHost, entry, fn),
     };
     this.pool = createWorkerPool(this.o);
     this.pool.on('error', (err) => this.logger.warn({ err }, 'idle connection error'));
@@ -128,13 +131,25 @@ export class Worker extends EventEmitter {
       this.logger.warn({ err }, 'named statements fail here (a pooler?): running them unnamed');
     this.db = toExecutor(this.pool, { isPrepared: this.o.preparedStatements, onPreparedFallback });
     this.completer = new Completer(this.db, this.o.schema, this.id, this.logger);
+    const { pool, db, logger } = this;
+    this.txHost = { pool, db, logger, schema: this.o.schema, workerId: this.id };
     this.finishHost = {
       logger: this.logger,
       isDebugLogged: this.isDebugLogged,
       completer: this.completer,
       emit: (event, payload) => this.emit(event, payload),
       recordCancel: (token, reason, startedAt) =>
-        this.trackFinish(this.recordCancel(token, reason, startedAt)),
+        this.trackFinish(
+          cancelClaimed(this.txHost, token, reason).then((ok) =>
+            this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token, startedAt),
+          ),
+        ),
+      recordExpire: (token) =>
+        this.trackFinish(
+          expireClaimed(this.txHost, token).then((ok) =>
+            this.emitJob(ok ? 'job:expired' : 'job:rejected', token, undefined),
+          ),
+        ),
     };
     for (const kind of ['completed', 'dead', 'rejected'] as const) {
       this.completer.on(kind, (o: Outcome) => this.emitJob(`job:${kind}`, o.token, o.startedAt));
@@ -314,19 +329,6 @@ export class Worker extends EventEmitter {
   private trackFinish(p: Promise<void>): void {
     this.inFinish.add(p);
     void p.finally(() => this.inFinish.delete(p));
-  }
-
-  private async recordCancel(token: Token, reason: string, startedAt: number): Promise<void> {
-    try {
-      const ok = await jobCancelRunning(this.db, this.o.schema, {
-        ...token,
-        workerId: this.id,
-        reason,
-      });
-      this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token, startedAt);
-    } catch (err) {
-      this.logger.error({ err, jobId: token.id }, 'recording cancellation failed');
-    }
   }
 
   private abortForCancel(id: string): void {
