@@ -100,7 +100,7 @@ export function step<S extends z.ZodType>(
   payload: z.input<S>,
   options?: Omit<FlowJobOptions, 'dependsOn'>,
 ): FlowStep {
-  return { task: task as unknown as Task, payload, options };
+  return { task: task, payload, options };
 }
 
 /** A flow as written: its id (the first member's id) and each member's id in add order. */
