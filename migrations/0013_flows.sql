@@ -492,10 +492,10 @@ BEGIN
     WHERE m.ref IN (SELECT e.dep_ref FROM pg_temp.sluice_flow_edge e WHERE e.dep_ref IS NOT NULL);
   SELECT m.ref, e.dep_ref, e.on_failure INTO bad
     FROM pg_temp.sluice_flow_edge e JOIN pg_temp.sluice_flow_member m ON m.ord = e.ord
+    LEFT JOIN pg_temp.sluice_flow_member p ON p.ref = e.dep_ref
     WHERE (e.dep_ref IS NULL) = (e.dep_id IS NULL)
       OR e.on_failure NOT IN ('fail', 'ignore', 'cancel')
-      OR (e.dep_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_temp.sluice_flow_member p
-        WHERE p.ref = e.dep_ref AND p.ord < e.ord))
+      OR (e.dep_ref IS NOT NULL AND (p.ord IS NULL OR p.ord >= e.ord))
     LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'member % has a bad dependency (%): give {"ref": an earlier member} or {"id": a job id}, and on_failure fail, ignore or cancel',

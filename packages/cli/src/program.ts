@@ -6,6 +6,7 @@ import { registerDb } from './commands/db.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerFlow } from './commands/flow.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerQueue } from './commands/queue.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerStats(program);
   registerJobs(program);
   registerDlq(program);
+  registerFlow(program);
   registerSchedule(program);
   registerDoctor(program);
   registerWork(program);

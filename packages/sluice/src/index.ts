@@ -28,6 +28,7 @@ export { fromKnex, fromDrizzle } from './client/adapters.js';
 export type { RetryPolicy } from './client/retry-policy.js';
 export { snooze, cancel } from './client/job-directive.js';
 export { cancelJob } from './admin/queues.js';
+export { cancelFlow } from './admin/flows.js';
 export { getJob, waitForJob } from './client/job-status.js';
 export type { JobInfo } from './client/job-status.js';
 export { listenJobEvents, JobEvents } from './client/job-events.js';

@@ -8,7 +8,15 @@ import { withDb } from '../connection.js';
 import { formatRecord, formatTable, printJson } from '../format-table.js';
 import { jobId, nameOf, positiveInt } from '../parse-args.js';
 
-const STATES: JobState[] = ['pending', 'running', 'blocked', 'completed', 'cancelled', 'dead'];
+const STATES: JobState[] = [
+  'pending',
+  'running',
+  'blocked',
+  'completed',
+  'cancelled',
+  'expired',
+  'dead',
+];
 
 /** Registers `sluice jobs …`. */
 export function registerJobs(program: Command): void {

@@ -21,6 +21,8 @@ export {
   purgeDeadLetters,
 } from './dead-letters.js';
 export type { DeadLetterInfo } from './dead-letters.js';
+export { getFlow, cancelFlow, replayFlow } from './flows.js';
+export type { FlowInfo, FlowMember } from './flows.js';
 export { listQueueStats, countCompletedSince } from './stats.js';
 export type { QueueStats } from './stats.js';
 export {
