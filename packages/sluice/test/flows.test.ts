@@ -18,7 +18,7 @@ import {
   type WorkerOptions,
   type DependencyResult,
 } from 'sluice';
-import { createQueue, replayDeadLetter } from 'sluice/admin';
+import { createQueue, inspectSchema, replayDeadLetter } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 import { jobComplete } from '../src/queries/job-worker.js';
@@ -473,5 +473,24 @@ describe('flows', () => {
       [out.idOf(j)],
     );
     expect(dl!.errors.map((e) => e.name)).toEqual(['TimeoutError', 'TimeoutError']);
+  });
+
+  it('sluice doctor reports a job blocked on a job that no longer exists anywhere', async () => {
+    const t = defineTask({ name: 'gone', schema: z.object({}) });
+    const f = flow();
+    const a = f.add(t, {});
+    const b = f.add(t, {}, { dependsOn: [a] });
+    const out = await f.enqueue({ db: db.current.pool });
+    await q(`DELETE FROM sluice.job WHERE id = $1`, [out.idOf(a)]); // purged by hand
+    const report = await inspectSchema({ db: db.current.pool });
+    const stranded = report.problems.filter((p) => p.code === 'STRANDED_BLOCKED_JOB');
+    expect(stranded).toHaveLength(1);
+    expect(stranded[0]!.message).toContain(
+      `job ${out.idOf(b)} is blocked on job ${out.idOf(a)}, which no longer exists anywhere`,
+    );
+    await q(`SELECT sluice.release_dependents(ARRAY[$1::bigint], 'completed')`, [out.idOf(a)]);
+    expect(await stateOf(out.idOf(b))).toBe('pending');
+    const after = await inspectSchema({ db: db.current.pool });
+    expect(after.problems.filter((p) => p.code === 'STRANDED_BLOCKED_JOB')).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { assertSchemaName } from '../core/names.js';
 import {
   catalogListMissing,
   historyDefaultCount,
+  blockedListStranded,
   historyPartitionsCoverage,
   leaderListAll,
   migrationListApplied,
@@ -38,6 +39,8 @@ const RELATIONS = [
   'leader',
   'queue_stats',
   'all_jobs',
+  'job_dependency',
+  'flow_members',
   'history_partitions',
 ];
 const FUNCTIONS = [
@@ -53,6 +56,11 @@ const FUNCTIONS = [
   'replay_dead_letters',
   'create_history_partitions',
   'drop_history_partitions',
+  'enqueue_flow',
+  'release_dependents',
+  'cancel_flow',
+  'replay_flow',
+  'expire_jobs',
 ];
 const PARENT_INDEXES: Record<string, string[]> = {
   job: ['job_pkey', 'job_claim_idx', 'job_unique_key_idx', 'job_running_idx'],
@@ -74,7 +82,8 @@ export type SchemaProblemCode =
   | 'MISSING_INDEX'
   | 'INVALID_INDEX'
   | 'MISSING_HISTORY_PARTITION'
-  | 'HISTORY_DEFAULT_NOT_EMPTY';
+  | 'HISTORY_DEFAULT_NOT_EMPTY'
+  | 'STRANDED_BLOCKED_JOB';
 
 /** One thing that differs from the schema the migrations build. */
 export interface SchemaProblem {
@@ -224,6 +233,16 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
       problem(
         'HISTORY_DEFAULT_NOT_EMPTY',
         `${schema}.job_history_default holds ${count} rows: their day partition was missing when they finished`,
+      );
+    }
+  }
+  if (has('job_dependency')) {
+    for (const s of await blockedListStranded(exec, schema, 20)) {
+      problem(
+        'STRANDED_BLOCKED_JOB',
+        s.is_gone
+          ? `job ${s.id} is blocked on job ${s.depends_on}, which no longer exists anywhere (purged?): cancel it or release it with SELECT ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`
+          : `job ${s.id} is blocked on job ${s.depends_on}, which finished without releasing it: SELECT ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`,
       );
     }
   }

@@ -132,6 +132,27 @@ export async function historyDefaultCount(db: Executor, schema: string, limit: n
   return rows[0]?.n ?? 0;
 }
 
+/**
+ * Blocked jobs waiting on a dependency that is no longer unfinished yet was never released:
+ * gone from every table (purged), or finished without releasing it. At most `limit`.
+ */
+export async function blockedListStranded(db: Executor, schema: string, limit: number) {
+  const { rows } = await db.query<{ id: string; depends_on: string; is_gone: boolean }>(
+    inSchema(
+      `SELECT b.id::text AS id, d.depends_on::text AS depends_on,
+         NOT EXISTS (SELECT 1 FROM sluice.job_history h WHERE h.id = d.depends_on)
+           AND NOT EXISTS (SELECT 1 FROM sluice.dead_letter x WHERE x.id = d.depends_on) AS is_gone
+       FROM sluice.job b JOIN sluice.job_dependency d ON d.job_id = b.id
+       WHERE b.state = 'blocked' AND d.outcome IS NULL
+         AND NOT EXISTS (SELECT 1 FROM sluice.job j WHERE j.id = d.depends_on)
+       ORDER BY b.id LIMIT $1`,
+      schema,
+    ),
+    [limit],
+  );
+  return rows;
+}
+
 /** Registered worker processes with their heartbeat age by the database clock. */
 export async function workerListAll(db: Executor, schema: string) {
   const { rows } = await db.query<{
