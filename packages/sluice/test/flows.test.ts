@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import pg from 'pg';
 import {
+  enqueueMany,
   chain,
   chord,
   createWorker,
@@ -492,5 +493,45 @@ describe('flows', () => {
     expect(await stateOf(out.idOf(b))).toBe('pending');
     const after = await inspectSchema({ db: db.current.pool });
     expect(after.problems.filter((p) => p.code === 'STRANDED_BLOCKED_JOB')).toEqual([]);
+  });
+
+  it('plain enqueue and enqueueMany take expiresAt, timeoutMs and retry per job too', async () => {
+    const t = defineTask({
+      name: 'plain',
+      schema: z.object({}),
+      timeoutMs: 60_000,
+      maxAttempts: 1,
+    });
+    const expiring = await enqueue(
+      t,
+      {},
+      { db: db.current.pool, expiresAt: new Date(Date.now() + 200) },
+    );
+    const [timed] = await enqueueMany(
+      [{ task: t, payload: {}, timeoutMs: 100, retry: { kind: 'fixed', delayMs: 0 } }],
+      { db: db.current.pool },
+    );
+    await expect(
+      enqueue(
+        t,
+        {},
+        { db: db.current.pool, uniqueKey: 'k', uniqueScope: 'retained', timeoutMs: 5 },
+      ),
+    ).rejects.toThrow(/cannot be combined with a uniqueScope/);
+    await new Promise((r) => setTimeout(r, 400));
+    let runs = 0;
+    await start({
+      tasks: [
+        t.handle((_p, ctx) => {
+          runs++;
+          return new Promise((r) => ctx.signal.addEventListener('abort', r));
+        }),
+      ],
+    });
+    await eventually(async () => {
+      expect(await stateOf(expiring.id)).toBe('expired');
+      expect(await stateOf(timed!.id)).toBe('dead');
+    });
+    expect(runs).toBe(1);
   });
 });

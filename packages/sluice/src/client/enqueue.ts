@@ -17,6 +17,7 @@ import {
 } from '../queries/job.js';
 import { queueCapsGet } from '../queries/queue.js';
 import { parseOptions } from '../core/options.js';
+import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
 
 // Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
 const storableKey = z
@@ -49,6 +50,11 @@ const jobOptionsSchema = z
       .optional(),
     groupKey: storableKey.optional(),
     maxAttempts: z.number().int().min(1).max(1000).optional(),
+    expiresAt: z.date().optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    retry: retryPolicySchema
+      .refine((r) => typeof r !== 'function', 'a per-job retry policy must be an object')
+      .optional(),
   })
   .strict()
   .refine((o) => o.uniqueScope === undefined || o.uniqueKey !== undefined, {
@@ -59,7 +65,23 @@ const jobOptionsSchema = z
   })
   .refine((o) => o.runAt === undefined || !Number.isNaN(o.runAt.getTime()), {
     message: 'runAt is an invalid Date',
-  });
+  })
+  .refine((o) => o.expiresAt === undefined || !Number.isNaN(o.expiresAt.getTime()), {
+    message: 'expiresAt is an invalid Date',
+  })
+  .refine((o) => !o.runAt || !o.expiresAt || o.expiresAt > o.runAt, {
+    message: 'expiresAt must be after runAt: the job could never start',
+  })
+  .refine(
+    (o) =>
+      o.uniqueScope === undefined ||
+      o.uniqueScope === 'unfinished' ||
+      (o.expiresAt === undefined && o.timeoutMs === undefined && o.retry === undefined),
+    {
+      message:
+        'expiresAt, timeoutMs and retry cannot be combined with a uniqueScope beyond unfinished',
+    },
+  );
 
 /** Per-job options. */
 export interface JobOptions {
@@ -87,6 +109,12 @@ export interface JobOptions {
   groupKey?: string;
   /** Default: the task's maxAttempts. */
   maxAttempts?: number;
+  /** Not started by then: moved to history as `expired` and never run. */
+  expiresAt?: Date;
+  /** This job's timeout, instead of the task's. */
+  timeoutMs?: number;
+  /** This job's retry policy (an object form; a function cannot be stored), instead of the task's. */
+  retry?: Exclude<RetryPolicy, (attempt: number, error: unknown) => number>;
 }
 
 /** Where to write: the caller's connection or transaction, and the schema. */
@@ -135,6 +163,11 @@ function toInsertParams<S extends z.ZodType>(
     uniqueKey: o.uniqueKey ?? null,
     uniqueWithinMs: uniqueWithinMs(o.uniqueScope),
     groupKey: o.groupKey ?? null,
+    expiresAt: o.expiresAt ?? null,
+    runOptionsJson:
+      o.timeoutMs === undefined && o.retry === undefined
+        ? null
+        : JSON.stringify({ timeoutMs: o.timeoutMs, retry: o.retry }),
   };
 }
 

@@ -15,6 +15,10 @@ export interface JobInsertParams {
   /** How long after finishing the key stays taken: null while unfinished only, Infinity retained. */
   uniqueWithinMs: number | null;
   groupKey: string | null;
+  /** Per-job expiry; null for none. */
+  expiresAt: Date | null;
+  /** Per-job `{ timeoutMs, retry }` as JSON; null for none. */
+  runOptionsJson: string | null;
 }
 
 // INSERT … SELECT from sluice.queue so that an unknown queue or an oversized payload inserts
@@ -24,9 +28,10 @@ export interface JobInsertParams {
 // payload says '|later', and the worker arms a timer for its due time. ON CONFLICT only when a
 // unique key is given, since speculative insertion costs on every insert.
 const JOB_INSERT_SELECT = `
-INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts, unique_key, group_key)
+INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts, unique_key, group_key,
+  expires_at, run_options)
 SELECT q.name, $2, $3::jsonb, coalesce($4::timestamptz, now() + $5::float8 * interval '1 millisecond'),
-  $6, $7, $8, $9
+  $6, $7, $8, $9, $10, $11::jsonb
 FROM sluice.queue q
 WHERE q.name = $1 AND octet_length($3::text) <= q.max_payload_bytes`;
 const JOB_INSERT_RETURNING = `
@@ -54,6 +59,8 @@ export async function jobInsert(db: Executor, schema: string, p: JobInsertParams
       p.maxAttempts,
       p.uniqueKey,
       p.groupKey,
+      p.expiresAt,
+      p.runOptionsJson,
     ],
     `${schema}_job_insert${isUnique ? '_unique' : ''}`,
   );
@@ -120,7 +127,9 @@ type BulkColumn =
   | 'run_at'
   | 'delay_ms'
   | 'unique_key'
-  | 'group_key';
+  | 'group_key'
+  | 'expires_at'
+  | 'run_options';
 
 const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams) => unknown }[] = [
   { name: 'queue', type: 'text', pick: (j) => j.queue },
@@ -132,6 +141,8 @@ const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams)
   { name: 'delay_ms', type: 'float8', pick: (j) => j.delayMs ?? 0 },
   { name: 'unique_key', type: 'text', pick: (j) => j.uniqueKey },
   { name: 'group_key', type: 'text', pick: (j) => j.groupKey },
+  { name: 'expires_at', type: 'timestamptz', pick: (j) => j.expiresAt },
+  { name: 'run_options', type: 'jsonb', pick: (j) => j.runOptionsJson },
 ];
 
 const bulkSqlCache = new Map<string, string>();
@@ -169,10 +180,11 @@ function bulkInsertSql(shape: string, isUnique: boolean): string {
   const sql = `
 WITH ins AS (
   INSERT INTO sluice.job (id, queue, task, payload, run_at, priority, max_attempts, unique_key,
-    group_key)
+    group_key, expires_at, run_options)
   SELECT nextval('sluice.job_id_seq'), ${expr.queue}, ${expr.task}, t.payload,
     coalesce(${expr.run_at}, now() + ${expr.delay_ms} * interval '1 millisecond'), ${expr.priority},
-    ${expr.max_attempts}, ${expr.unique_key}, ${expr.group_key}
+    ${expr.max_attempts}, ${expr.unique_key}, ${expr.group_key}, ${expr.expires_at},
+    ${expr.run_options}
   FROM ROWS FROM (${rows.join(', ')}) WITH ORDINALITY AS t(${names.join(', ')}, ord)
   WHERE NOT EXISTS (
     SELECT 1 FROM unnest($2::text[], $3::int[]) AS c(queue, max_bytes)
