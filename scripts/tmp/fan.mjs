@@ -1,9 +1,17 @@
 import pg from 'pg';
 import { z } from 'zod';
-import { defineTask, flow, createWorker, migrate } from '/work/wt/flows/packages/sluice/dist/index.js';
+import {
+  defineTask,
+  flow,
+  createWorker,
+  migrate,
+} from '/work/wt/flows/packages/sluice/dist/index.js';
 const url = 'postgres://postgres@127.0.0.1:5432/fantry';
 const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-await admin.connect(); await admin.query('DROP DATABASE IF EXISTS fantry'); await admin.query('CREATE DATABASE fantry'); await admin.end();
+await admin.connect();
+await admin.query('DROP DATABASE IF EXISTS fantry');
+await admin.query('CREATE DATABASE fantry');
+await admin.end();
 const pool = new pg.Pool({ connectionString: url });
 await migrate({ db: pool });
 const child = defineTask({ name: 'c', schema: z.object({ n: z.number() }) });
@@ -18,10 +26,31 @@ console.log('enqueue', (performance.now() - t).toFixed(0), 'ms');
 let done;
 const finished = new Promise((r) => (done = r));
 let depsMs;
-const w = createWorker({ db: url, concurrency: 32, tasks: [child.handle(({ n }) => n), parent.handle(async (_p, ctx) => { const t0 = performance.now(); const d = await ctx.dependencies(); depsMs = performance.now() - t0; done(); return d.length; })], logger: { debug() {}, info() {}, warn() {}, error: console.error } });
+const w = createWorker({
+  db: url,
+  concurrency: 32,
+  tasks: [
+    child.handle(({ n }) => n),
+    parent.handle(async (_p, ctx) => {
+      const t0 = performance.now();
+      const d = await ctx.dependencies();
+      depsMs = performance.now() - t0;
+      done();
+      return d.length;
+    }),
+  ],
+  logger: { debug() {}, info() {}, warn() {}, error: console.error },
+});
 t = performance.now();
 await w.start();
 await finished;
-console.log('drain+release', (performance.now() - t).toFixed(0), 'ms', 'deps read', depsMs.toFixed(0), 'ms');
+console.log(
+  'drain+release',
+  (performance.now() - t).toFixed(0),
+  'ms',
+  'deps read',
+  depsMs.toFixed(0),
+  'ms',
+);
 await w.stop();
 await pool.end();

@@ -56,7 +56,12 @@ async function completedOnce(ids: string[]) {
 }
 
 /** Kills a random worker every `everyMs` and starts a new one, `times` times. */
-async function killRepeatedly(procs: TestProcess[], env: Record<string, string>, times: number, everyMs: number) {
+async function killRepeatedly(
+  procs: TestProcess[],
+  env: Record<string, string>,
+  times: number,
+  everyMs: number,
+) {
   for (let k = 0; k < times; k++) {
     await new Promise((r) => setTimeout(r, everyMs));
     const i = k % procs.length;

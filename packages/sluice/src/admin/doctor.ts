@@ -241,8 +241,8 @@ export async function inspectSchema(options: InspectSchemaOptions): Promise<Sche
       problem(
         'STRANDED_BLOCKED_JOB',
         s.is_gone
-          ? `job ${s.id} is blocked on job ${s.depends_on}, which no longer exists anywhere (purged?): cancel it or release it with SELECT ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`
-          : `job ${s.id} is blocked on job ${s.depends_on}, which finished without releasing it: SELECT ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`,
+          ? `job ${s.id} is blocked on job ${s.depends_on}, which no longer exists anywhere (purged?): cancel it, or release it by calling ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`
+          : `job ${s.id} is blocked on job ${s.depends_on}, which finished without releasing it: call ${schema}.release_dependents(ARRAY[${s.depends_on}], 'completed')`,
       );
     }
   }
