@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createWorker, defineTask, enqueue, type Logger } from 'sluice';
+import { createWorker, defineTask, enqueue, flow, type Logger } from 'sluice';
 import { createQueue, Maintenance } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
@@ -48,14 +48,22 @@ describe('least privilege', () => {
     try {
       await worker.start();
       const { id } = await enqueue(task, {}, { db: appPool });
+      // A flow too: its enqueue, its release and its dependents' reads need nothing more.
+      const f = flow();
+      f.add(task, {}, { dependsOn: [f.add(task, {})] });
+      const { ids } = await f.enqueue({ db: appPool });
       await eventually(async () => {
         const { rows } = await db.current.pool.query(
-          `SELECT state FROM sluice.job_history WHERE id = $1`,
-          [id],
+          `SELECT state FROM sluice.job_history WHERE id = ANY($1) ORDER BY id`,
+          [[id, ...ids]],
         );
-        expect(rows).toEqual([{ state: 'completed' }]);
+        expect(rows).toEqual([
+          { state: 'completed' },
+          { state: 'completed' },
+          { state: 'completed' },
+        ]);
       });
-      expect(ran).toBe(1);
+      expect(ran).toBe(3);
       await expect(appPool.query('DROP TABLE sluice.job_history')).rejects.toThrow(/must be owner/);
     } finally {
       await worker.stop({ graceMs: 1000 });
