@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
 import {
   enqueueMany,
   chain,
@@ -9,6 +10,8 @@ import {
   defineTask,
   flow,
   InvalidFlowError,
+  MAX_FLOW_MEMBERS,
+  type SluiceDatabase,
   LeaseLostError,
   PermanentError,
   step,
@@ -533,5 +536,44 @@ describe('flows', () => {
       expect(await stateOf(timed!.id)).toBe('dead');
     });
     expect(runs).toBe(1);
+  });
+
+  it('a flow in a Kysely transaction exists only if it commits; SQL refuses a cycle; the size limit holds', async () => {
+    const t = defineTask({ name: 'k', schema: z.object({}) });
+    const kysely = new Kysely<SluiceDatabase>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.current.url }) }),
+    });
+    try {
+      await kysely
+        .transaction()
+        .execute(async (trx) => {
+          const f = flow();
+          f.add(t, {}, { dependsOn: [f.add(t, {})] });
+          await f.enqueue({ db: trx });
+          throw new Error('roll back');
+        })
+        .catch(() => undefined);
+      expect(await q(`SELECT 1 FROM sluice.job`)).toEqual([]);
+      const ids = await kysely.transaction().execute(async (trx) => {
+        const f = flow();
+        f.add(t, {}, { dependsOn: [f.add(t, {})] });
+        return (await f.enqueue({ db: trx })).ids;
+      });
+      expect(await stateOf(ids[1]!)).toBe('blocked');
+    } finally {
+      await kysely.destroy();
+    }
+    // A cycle cannot be built with handles; in SQL a member may only depend on earlier ones.
+    await expect(
+      q(`SELECT * FROM sluice.enqueue_flow($1::jsonb)`, [
+        JSON.stringify([
+          { ref: 'a', task: 'k', depends_on: [{ ref: 'b' }] },
+          { ref: 'b', task: 'k', depends_on: [{ ref: 'a' }] },
+        ]),
+      ]),
+    ).rejects.toMatchObject({ code: '22023' });
+    const big = flow();
+    for (let i = 0; i < MAX_FLOW_MEMBERS; i++) big.add(t, {});
+    expect(() => big.add(t, {})).toThrow(InvalidFlowError);
   });
 });
