@@ -52,6 +52,8 @@ CREATE TABLE sluice.job_dependency (
   PRIMARY KEY (job_id, depends_on)
 );
 CREATE INDEX job_dependency_depends_on_idx ON sluice.job_dependency (depends_on);
+-- Maintenance prunes old edges in created_at order.
+CREATE INDEX job_dependency_created_idx ON sluice.job_dependency (created_at);
 
 -- One wave of releases: the edges of `finished` (all finished with `how`) are marked, dependents
 -- whose count reaches zero become pending (and wake a waiting worker at commit), and dependents
@@ -613,3 +615,20 @@ BEGIN
   END IF;
   RETURN true;
 END $$;
+
+-- Maintenance: edges outlive their jobs only as long as any queue keeps finished jobs (history
+-- or dead letters), and never while their dependent is unfinished. Returns how many it deleted.
+CREATE FUNCTION sluice.prune_dependencies(max_rows integer DEFAULT 10000) RETURNS integer
+LANGUAGE sql AS $$
+  WITH old AS (
+    SELECT d.ctid FROM sluice.job_dependency d
+    WHERE d.created_at < now() - (SELECT coalesce(max(greatest(q.history_retention,
+        q.dead_letter_retention)), interval '30 days') FROM sluice.queue q)
+      AND NOT EXISTS (SELECT 1 FROM sluice.job j WHERE j.id = d.job_id)
+    ORDER BY d.created_at LIMIT max_rows
+  ), gone AS (
+    DELETE FROM sluice.job_dependency d USING old WHERE d.ctid = old.ctid RETURNING 1
+  )
+  SELECT count(*)::integer FROM gone
+$$;
+

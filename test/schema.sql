@@ -419,10 +419,10 @@ BEGIN
     WHERE m.ref IN (SELECT e.dep_ref FROM pg_temp.sluice_flow_edge e WHERE e.dep_ref IS NOT NULL);
   SELECT m.ref, e.dep_ref, e.on_failure INTO bad
     FROM pg_temp.sluice_flow_edge e JOIN pg_temp.sluice_flow_member m ON m.ord = e.ord
+    LEFT JOIN pg_temp.sluice_flow_member p ON p.ref = e.dep_ref
     WHERE (e.dep_ref IS NULL) = (e.dep_id IS NULL)
       OR e.on_failure NOT IN ('fail', 'ignore', 'cancel')
-      OR (e.dep_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_temp.sluice_flow_member p
-        WHERE p.ref = e.dep_ref AND p.ord < e.ord))
+      OR (e.dep_ref IS NOT NULL AND (p.ord IS NULL OR p.ord >= e.ord))
     LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'member % has a bad dependency (%): give {"ref": an earlier member} or {"id": a job id}, and on_failure fail, ignore or cancel',
@@ -642,6 +642,25 @@ CREATE FUNCTION sluice.pause_queue(name text) RETURNS boolean
     RETURNING 1
   )
   SELECT count(*) > 0 FROM u
+$$;
+
+--
+-- Name: prune_dependencies(integer); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.prune_dependencies(max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE sql
+    AS $$
+  WITH old AS (
+    SELECT d.ctid FROM sluice.job_dependency d
+    WHERE d.created_at < now() - (SELECT coalesce(max(greatest(q.history_retention,
+        q.dead_letter_retention)), interval '30 days') FROM sluice.queue q)
+      AND NOT EXISTS (SELECT 1 FROM sluice.job j WHERE j.id = d.job_id)
+    ORDER BY d.created_at LIMIT max_rows
+  ), gone AS (
+    DELETE FROM sluice.job_dependency d USING old WHERE d.ctid = old.ctid RETURNING 1
+  )
+  SELECT count(*)::integer FROM gone
 $$;
 
 --
@@ -1658,6 +1677,12 @@ CREATE UNIQUE INDEX job_unique_key_idx ON ONLY sluice.job USING btree (queue, un
 --
 
 CREATE UNIQUE INDEX job_default_queue_unique_key_idx ON sluice.job_default USING btree (queue, unique_key) WHERE (unique_key IS NOT NULL);
+
+--
+-- Name: job_dependency_created_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_dependency_created_idx ON sluice.job_dependency USING btree (created_at);
 
 --
 -- Name: job_dependency_depends_on_idx; Type: INDEX; Schema: sluice; Owner: -

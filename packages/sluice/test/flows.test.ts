@@ -22,7 +22,7 @@ import {
   type WorkerOptions,
   type DependencyResult,
 } from 'sluice';
-import { createQueue, inspectSchema, replayDeadLetter } from 'sluice/admin';
+import { createQueue, inspectSchema, Maintenance, replayDeadLetter } from 'sluice/admin';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 import { jobComplete } from '../src/queries/job-worker.js';
@@ -575,5 +575,25 @@ describe('flows', () => {
     const big = flow();
     for (let i = 0; i < MAX_FLOW_MEMBERS; i++) big.add(t, {});
     expect(() => big.add(t, {})).toThrow(InvalidFlowError);
+  });
+
+  it('maintenance prunes edges older than every retention once their dependent finished, never a waiting one', async () => {
+    const t = defineTask({ name: 'prune', schema: z.object({}) });
+    const f = flow();
+    const a = f.add(t, {});
+    const b = f.add(t, {}, { dependsOn: [a] });
+    const out = await f.enqueue({ db: db.current.pool });
+    // An old edge of a finished dependent, and the live edge of b, backdated past retention.
+    await q(
+      `INSERT INTO sluice.job_dependency (job_id, job_queue, depends_on, position, outcome, created_at)
+       VALUES (123456789, 'default', 1, 1, 'completed', now() - interval '400 days')`,
+    );
+    await q(`UPDATE sluice.job_dependency SET created_at = now() - interval '400 days'`);
+    const m = new Maintenance({ pool: db.current.pool, schema: 'sluice', logger: quiet });
+    const run = await m.runOnce();
+    expect(run.dependenciesDeleted).toBe(1);
+    const left = await q<{ job_id: string }>(`SELECT job_id::text FROM sluice.job_dependency`);
+    expect(left).toEqual([{ job_id: out.idOf(b) }]);
+    expect(out.idOf(a)).toBeDefined();
   });
 });

@@ -10,6 +10,7 @@ import { PeriodicLoop } from '../core/periodic-loop.js';
 import { assertSchemaName } from '../core/names.js';
 import {
   deadLetterDeleteExpired,
+  dependenciesPrune,
   historyPartitionsCreate,
   historyPartitionsDropExpired,
   parentsAnalyze,
@@ -49,6 +50,8 @@ export interface MaintenanceRun {
   partitionsCreated: number;
   partitionsDropped: string[];
   deadLettersDeleted: number;
+  /** Flow edges pruned: older than every queue's retention, their dependent finished. */
+  dependenciesDeleted: number;
   isAnalyzed: boolean;
   durationMs: number;
 }
@@ -130,11 +133,18 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
       // Stopping mid-purge is fine: the next run continues.
       if (n < c.deadLetterBatchSize || this.#loop.isStopping) break;
     }
+    let dependenciesDeleted = 0;
+    for (;;) {
+      const n = await dependenciesPrune(this.#exec, this.#schema, c.deadLetterBatchSize);
+      dependenciesDeleted += n;
+      if (n < c.deadLetterBatchSize || this.#loop.isStopping) break;
+    }
     const isAnalyzed = await this.#analyzeIfDue();
     const run: MaintenanceRun = {
       partitionsCreated,
       partitionsDropped,
       deadLettersDeleted,
+      dependenciesDeleted,
       isAnalyzed,
       durationMs: Math.round(performance.now() - started),
     };

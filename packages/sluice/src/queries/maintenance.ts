@@ -62,6 +62,15 @@ export async function deadLetterDeleteExpired(db: Executor, schema: string, limi
   return rowCount;
 }
 
+/** Deletes flow edges older than every queue's retention whose dependent finished. */
+export async function dependenciesPrune(db: Executor, schema: string, limit: number) {
+  const { rows } = await db.query<{ n: number }>(
+    inSchema(`SELECT sluice.prune_dependencies($1) AS n`, schema),
+    [limit],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 // Autovacuum never analyzes a partitioned parent, so the planner has no statistics for
 // sluice.job and sluice.job_history as wholes. The statistics system records our manual runs,
 // which lets every maintenance process see that another one analyzed recently.
