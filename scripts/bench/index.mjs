@@ -12,6 +12,7 @@ import * as scenarioB from './scenarios/b-app-transaction.mjs';
 import * as scenarioC from './scenarios/c-drain.mjs';
 import * as scenarioD from './scenarios/d-idle-latency.mjs';
 import * as scenarioE from './scenarios/e-steady-load.mjs';
+import * as scenarioS from './scenarios/s-scale.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
@@ -19,7 +20,7 @@ import * as bullmqRedis from './systems/bullmq-redis.mjs';
 import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
 import * as bullmqPg from './systems/bullmq-pg.mjs';
 
-const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE];
+const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioS];
 const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
@@ -40,6 +41,13 @@ const FULL = {
   eSeconds: 15,
   eProcs: 2,
   eWaitS: 15,
+  // S: standing backlogs (a list; 10000000 in an opt-in long run), single enqueues measured
+  // with the backlog and during its drain, history rows for the read latencies, an SVG path.
+  sBacklogs: '10000,100000,1000000',
+  sSingles: 200,
+  sTimeoutS: 240,
+  sHistory: 1_000_000,
+  sSvg: '',
 };
 const QUICK = {
   ...FULL,
@@ -54,11 +62,15 @@ const QUICK = {
   dCronTicks: 4,
   eSeconds: 5,
   eWaitS: 3,
+  sBacklogs: '10000,100000',
+  sSingles: 100,
+  sTimeoutS: 60,
+  sHistory: 100_000,
 };
 
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
-  --only A,C            scenarios to run (A B C D E)
+  --only A,C            scenarios to run (A B C D E S)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults (and durable, Sluice only)
   --md FILE             also write the Markdown report to FILE
@@ -83,6 +95,12 @@ function parseArgs(argv) {
     else if (arg === '--systems') opts.systems = next().split(',');
     else if (arg === '--variants') opts.variants = next().split(',');
     else if (arg === '--md') opts.md = next();
+    else if (arg === '--s-backlogs') {
+      const list = next();
+      if (!/^[1-9]\d*(,[1-9]\d*)*$/.test(list ?? ''))
+        throw new Error(`--s-backlogs takes counts like 10000,100000\n${HELP}`);
+      opts.sizes.sBacklogs = list;
+    } else if (arg === '--s-svg') opts.sizes.sSvg = next();
     else {
       const key = arg.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
       const n = Number(next());
