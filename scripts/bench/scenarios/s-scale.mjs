@@ -50,6 +50,20 @@ async function enqueueLatencies(producer, firstSeq, n, pauseMs) {
   return out;
 }
 
+/** The server's current WAL position (WAL is per cluster: the bench runs nothing else meanwhile). */
+async function walLsn(client) {
+  const { rows } = await client.query('SELECT pg_current_wal_lsn()::text AS lsn');
+  return rows[0].lsn;
+}
+
+async function walBytes(client, from, to) {
+  const { rows } = await client.query('SELECT pg_wal_lsn_diff($2, $1)::float8 AS bytes', [
+    from,
+    to,
+  ]);
+  return rows[0].bytes;
+}
+
 /** Size and dead tuples of the database's tables (every system gets a database of its own). */
 async function tableStats(client) {
   // Statistics reach the views asynchronously; give them a moment.
@@ -85,6 +99,7 @@ async function runOne(ctx, system, backlog) {
     await client.connect();
     producer = await system.openProducer(db.url, 'best');
     log(`S ${system.name}: preload ${backlog} jobs`);
+    const lsn0 = await walLsn(client);
     const calls = [];
     for (const seqs of seqBatches(0, backlog, 5000)) {
       const t = nowMs();
@@ -108,6 +123,15 @@ async function runOne(ctx, system, backlog) {
       unit: 'jobs/s',
       better: 'higher',
     });
+    const lsn1 = await walLsn(client);
+    record({
+      ...base,
+      metric: `WAL per enqueued job ${tag}`,
+      value: (await walBytes(client, lsn0, lsn1)) / backlog,
+      unit: 'bytes',
+      better: 'lower',
+      note: 'bulk calls of 5,000',
+    });
     await settle(db.url);
     // Single enqueues with the backlog sitting there (no worker yet).
     const idle = await enqueueLatencies(producer, backlog, sizes.sSingles, 0);
@@ -124,6 +148,7 @@ async function runOne(ctx, system, backlog) {
     workers = await forkWorkers({ system: system.name, variant: 'best', url: db.url, procs: 1 });
     log(`S ${system.name}: drain ${total} jobs`);
     const samples = [];
+    const lsn2 = await walLsn(client);
     const t0 = nowMs();
     await workers.start();
     let firstAt = null;
@@ -144,6 +169,7 @@ async function runOne(ctx, system, backlog) {
     while ((await system.unfinished(client)) > 0 && nowMs() < deadline) await sleep(20);
     draining = false;
     await sampler;
+    const drainWal = await walBytes(client, lsn2, await walLsn(client));
     const ledger = await workers.stop();
     workers = undefined;
     const check = checkLedger(ledger.seqs, total);
@@ -156,9 +182,10 @@ async function runOne(ctx, system, backlog) {
       better: 'lower',
     });
     const phases = [
-      ['first 10%', 1, 0.1 * total],
-      ['middle', 0.45 * total, 0.55 * total],
-      ['last 10%', 0.9 * total, total],
+      // Thresholds on the backlog: the singles enqueued during the drain run after it (FIFO).
+      ['first 10%', 1, 0.1 * backlog],
+      ['middle', 0.45 * backlog, 0.55 * backlog],
+      ['last 10%', 0.9 * backlog, backlog],
     ];
     for (const [name, from, to] of phases) {
       record({
@@ -172,6 +199,14 @@ async function runOne(ctx, system, backlog) {
         detail: { jobs: total, ...check },
       });
     }
+    record({
+      ...base,
+      metric: `WAL per drained job ${tag}`,
+      value: drainWal / total,
+      unit: 'bytes',
+      better: 'lower',
+      note: 'claim, completion, history',
+    });
     record({
       ...base,
       metric: `enqueue p99 during drain ${tag}`,
@@ -195,7 +230,7 @@ async function runOne(ctx, system, backlog) {
       unit: 'rows',
       better: 'lower',
     });
-    return rateBetween(samples, 0.45 * total, 0.55 * total);
+    return rateBetween(samples, 0.45 * backlog, 0.55 * backlog);
   } finally {
     workers?.kill();
     await producer?.close().catch(() => undefined);
@@ -226,6 +261,22 @@ async function historyReads(ctx, system) {
       );
     }
     await settle(db.url);
+    const {
+      rows: [{ bytes }],
+    } =
+      await client.query(`SELECT sum(pg_total_relation_size(c.oid))::float8 AS bytes FROM pg_inherits i
+      JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'sluice.job_history'::regclass`);
+    ctx.record({
+      scenario: 'S',
+      system: 'sluice',
+      variant: 'best',
+      procs: 1,
+      metric: `history disk per 1M jobs @${label(rows)} history`,
+      value: ((bytes / rows) * 1e6) / 1048576,
+      unit: 'MB',
+      better: 'lower',
+      note: 'tables and indexes; payload {"seq":0}, result null',
+    });
     const {
       rows: [{ lo, hi }],
     } = await client.query(
