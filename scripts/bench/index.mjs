@@ -13,6 +13,7 @@ import * as scenarioC from './scenarios/c-drain.mjs';
 import * as scenarioD from './scenarios/d-idle-latency.mjs';
 import * as scenarioE from './scenarios/e-steady-load.mjs';
 import * as scenarioS from './scenarios/s-scale.mjs';
+import * as scenarioK from './scenarios/k-soak.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
@@ -20,7 +21,7 @@ import * as bullmqRedis from './systems/bullmq-redis.mjs';
 import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
 import * as bullmqPg from './systems/bullmq-pg.mjs';
 
-const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioS];
+const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioS, scenarioK];
 const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
@@ -48,6 +49,12 @@ const FULL = {
   sTimeoutS: 240,
   sHistory: 1_000_000,
   sSvg: '',
+  // K (opt-in): the soak's rate, length, when the snapshot is taken and how long it is held.
+  kRate: 300,
+  kMinutes: 30,
+  kHoldStartS: 120,
+  kHoldMinutes: 10,
+  kWindowS: 30,
 };
 const QUICK = {
   ...FULL,
@@ -66,11 +73,15 @@ const QUICK = {
   sSingles: 100,
   sTimeoutS: 60,
   sHistory: 100_000,
+  kMinutes: 5,
+  kHoldStartS: 60,
+  kHoldMinutes: 2,
+  kWindowS: 15,
 };
 
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
-  --only A,C            scenarios to run (A B C D E S)
+  --only A,C            scenarios to run (A B C D E S; K, the soak, only when named)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults (and durable, Sluice only)
   --md FILE             also write the Markdown report to FILE
@@ -138,7 +149,7 @@ async function startPostgres() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const sizes = { ...(opts.quick ? QUICK : FULL), ...opts.sizes };
-  const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
+  const scenarios = SCENARIOS.filter((s) => (opts.only ? opts.only.includes(s.id) : !s.isOptIn));
   const systems = (opts.systems ?? SYSTEMS.map((s) => s.name)).map((n) => {
     const system = SYSTEMS.find((s) => s.name === n);
     if (!system) throw new Error(`unknown system ${n}\n${HELP}`);
