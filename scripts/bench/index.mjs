@@ -12,6 +12,8 @@ import * as scenarioB from './scenarios/b-app-transaction.mjs';
 import * as scenarioC from './scenarios/c-drain.mjs';
 import * as scenarioD from './scenarios/d-idle-latency.mjs';
 import * as scenarioE from './scenarios/e-steady-load.mjs';
+import * as scenarioS from './scenarios/s-scale.mjs';
+import * as scenarioK from './scenarios/k-soak.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
@@ -19,7 +21,7 @@ import * as bullmqRedis from './systems/bullmq-redis.mjs';
 import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
 import * as bullmqPg from './systems/bullmq-pg.mjs';
 
-const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE];
+const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioS, scenarioK];
 const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
@@ -40,6 +42,19 @@ const FULL = {
   eSeconds: 15,
   eProcs: 2,
   eWaitS: 15,
+  // S: standing backlogs (a list; 10000000 in an opt-in long run), single enqueues measured
+  // with the backlog and during its drain, history rows for the read latencies, an SVG path.
+  sBacklogs: '10000,100000,1000000',
+  sSingles: 200,
+  sTimeoutS: 240,
+  sHistory: 1_000_000,
+  sSvg: '',
+  // K (opt-in): the soak's rate, length, when the snapshot is taken and how long it is held.
+  kRate: 300,
+  kMinutes: 30,
+  kHoldStartS: 120,
+  kHoldMinutes: 10,
+  kWindowS: 30,
 };
 const QUICK = {
   ...FULL,
@@ -54,11 +69,19 @@ const QUICK = {
   dCronTicks: 4,
   eSeconds: 5,
   eWaitS: 3,
+  sBacklogs: '10000,100000',
+  sSingles: 100,
+  sTimeoutS: 60,
+  sHistory: 100_000,
+  kMinutes: 5,
+  kHoldStartS: 60,
+  kHoldMinutes: 2,
+  kWindowS: 15,
 };
 
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
-  --only A,C            scenarios to run (A B C D E)
+  --only A,C            scenarios to run (A B C D E S; K, the soak, only when named)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults (and durable, Sluice only)
   --md FILE             also write the Markdown report to FILE
@@ -83,6 +106,12 @@ function parseArgs(argv) {
     else if (arg === '--systems') opts.systems = next().split(',');
     else if (arg === '--variants') opts.variants = next().split(',');
     else if (arg === '--md') opts.md = next();
+    else if (arg === '--s-backlogs') {
+      const list = next();
+      if (!/^[1-9]\d*(,[1-9]\d*)*$/.test(list ?? ''))
+        throw new Error(`--s-backlogs takes counts like 10000,100000\n${HELP}`);
+      opts.sizes.sBacklogs = list;
+    } else if (arg === '--s-svg') opts.sizes.sSvg = next();
     else {
       const key = arg.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
       const n = Number(next());
@@ -120,7 +149,7 @@ async function startPostgres() {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const sizes = { ...(opts.quick ? QUICK : FULL), ...opts.sizes };
-  const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
+  const scenarios = SCENARIOS.filter((s) => (opts.only ? opts.only.includes(s.id) : !s.isOptIn));
   const systems = (opts.systems ?? SYSTEMS.map((s) => s.name)).map((n) => {
     const system = SYSTEMS.find((s) => s.name === n);
     if (!system) throw new Error(`unknown system ${n}\n${HELP}`);
