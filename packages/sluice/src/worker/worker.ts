@@ -26,7 +26,7 @@ import { Notifier } from './notifier.js';
 import { RunningJob, type RunningJobHost } from './running-job.js';
 import {
   createWorkerPool,
-  poolConfigOf,
+  listenConfigOf,
   workerOptionsSchema,
   type WorkerOptions,
 } from './worker-options.js';
@@ -178,7 +178,7 @@ export class Worker extends EventEmitter {
       : undefined;
     if (this.o.isListenEnabled) {
       this.notifier = new Notifier({
-        connection: poolConfigOf(this.o.db),
+        connection: listenConfigOf(this.o),
         schema: this.o.schema,
         workerId: this.id,
         logger: this.logger,
