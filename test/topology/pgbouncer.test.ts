@@ -3,6 +3,10 @@
 // fall back with one warning per process, and no session state crosses the pooler: no LISTEN, no
 // session advisory lock. With `listenUrl`, LISTEN runs on a direct connection and wakes workers
 // whose poll is 30 s away.
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@sluice/testkit';
 import { serverUrl, useTestDatabase } from '../setup/db.js';
@@ -14,6 +18,7 @@ import {
   startWorker,
   stopAll,
 } from '../worker/harness.js';
+import { spawnCli } from '../../packages/cli/test/run-cli.js';
 import { findPgbouncer, startPgbouncer, type RunningPgbouncer } from './pgbouncer.js';
 
 const binary = findPgbouncer();
@@ -21,6 +26,20 @@ if (!binary) {
   console.warn('skipping the PgBouncer tests: no pgbouncer binary (apt-get install pgbouncer)');
 }
 const POOL_SIZE = 4;
+
+// A user's tasks module for `sluice work`, outside the repository; its imports resolve through a
+// node_modules link to the workspace's.
+const TASKS_JS = `
+import pg from 'pg';
+import { z } from 'zod';
+import { defineTask } from 'sluice';
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+export const ledger = defineTask({ name: 'ledger-default', queue: 'default', schema: z.object({}) })
+  .handle(async (_p, ctx) => {
+    await pool.query('INSERT INTO ledger (job_id, attempt, pid) VALUES ($1, $2, $3)',
+      [ctx.job.id, ctx.attempt, process.pid]);
+  });
+`;
 const FAST = {
   LEASE_MS: '1500',
   RESCUE_INTERVAL_MS: '250',
@@ -193,5 +212,57 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode', () => {
     for (const l of listeners) expect(pooledPids.has(l.pid)).toBe(false);
     await stopAll([w]);
     console.log(`listenUrl through pgbouncer: commit → completed ${latencies.join(', ')} ms`);
+  });
+
+  it('sluice work --listen-url: the CLI worker is woken over the direct connection', async () => {
+    await reset();
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-topology-'));
+    try {
+      symlinkSync(
+        fileURLToPath(new URL('../../node_modules', import.meta.url)),
+        join(dir, 'node_modules'),
+      );
+      writeFileSync(join(dir, 'tasks.js'), TASKS_JS);
+      const child = spawnCli(
+        [
+          'work',
+          '--tasks',
+          join(dir, 'tasks.js'),
+          '--poll-interval-ms',
+          '30000',
+          '--listen-url',
+          db.current.url,
+        ],
+        { databaseUrl: bouncer.urlFor(db.current.url) },
+      );
+      let stderr = '';
+      child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      try {
+        await eventually(
+          async () =>
+            expect((await rows(db.current, 'SELECT 1 FROM sluice.worker_waiting')).length).toBe(1),
+          { timeoutMs: 20_000 },
+        );
+        const enqueuedAt = Date.now();
+        const ids = await enqueueLedger(db.current, 1);
+        await eventually(async () => expect((await completed(ids)).n).toBe(1), {
+          timeoutMs: 10_000,
+        });
+        expect(Date.now() - enqueuedAt).toBeLessThan(3000);
+        const listeners = await rows<{ pid: number }>(
+          db.current,
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen%'`,
+        );
+        expect(listeners.length).toBeGreaterThan(0);
+        const pooledPids = await bouncer.serverPids(db.current.name);
+        for (const l of listeners) expect(pooledPids.has(l.pid)).toBe(false);
+      } finally {
+        child.kill('SIGTERM');
+        expect(await exited, stderr).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
