@@ -23,9 +23,17 @@ export interface TestProcess {
 
 const live = new Set<TestProcess>();
 
-/** Spawns `node script` with `env` added to the environment. */
-export function spawnNode(script: string, env: Record<string, string>): TestProcess {
-  const child = spawn(process.execPath, [script], {
+/**
+ * Spawns `node script` with `env` added to the environment; `prefix` runs it through a command
+ * that execs its arguments (`['ip', 'netns', 'exec', 'ns1']`), keeping the pid node's.
+ */
+export function spawnNode(
+  script: string,
+  env: Record<string, string>,
+  options: { prefix?: string[] } = {},
+): TestProcess {
+  const [command, ...args] = [...(options.prefix ?? []), process.execPath, script];
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,6 +19,7 @@ interface WorkOptions {
   leaseMs?: number;
   graceMs?: number;
   listen: boolean;
+  listenUrl?: string;
   connectTimeoutMs?: number;
 }
 
@@ -132,6 +133,10 @@ export function registerWork(program: Command): void {
       nonNegativeInt,
     )
     .option('--no-listen', 'poll only, no LISTEN (for PgBouncer transaction pooling)')
+    .option(
+      '--listen-url <url>',
+      'LISTEN on this direct connection, everything else through DATABASE_URL (a pooler)',
+    )
     .addHelpText(
       'after',
       examples(
@@ -139,6 +144,7 @@ export function registerWork(program: Command): void {
         'sluice work --tasks ./tasks.js --queue mail --queue reports --concurrency 20',
         'DATABASE_URL=postgres://app@db/app sluice work --tasks ./dist/tasks.js --no-listen',
         'sluice work --tasks ./tasks.js --connect-timeout-ms 60000',
+        'DATABASE_URL=postgres://app@pgbouncer:6432/app sluice work --tasks ./tasks.js --listen-url postgres://app@db:5432/app',
       ),
     )
     .action(async (opts: WorkOptions, cmd: Command) => {
@@ -186,6 +192,7 @@ export function registerWork(program: Command): void {
         leaseMs: opts.leaseMs,
         graceMs: opts.graceMs,
         isListenEnabled: opts.listen,
+        listenUrl: opts.listenUrl,
         preparedStatements: process.env.SLUICE_PREPARED_STATEMENTS !== 'off',
       });
       // Background errors are logged by the worker and retried; they must not end the process.

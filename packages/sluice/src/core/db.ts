@@ -124,17 +124,19 @@ export function toExecutor(
     return {
       async query<R>(text: string, values?: unknown[], name?: string) {
         let res;
+        // Decided per call: statements already in flight when the fallback happens fail too.
+        const isNamed = name !== undefined && name !== '' && isPrepared;
         try {
           res = await mapped(
-            name && isPrepared ? pg.query({ name, text, values }) : pg.query(text, values),
+            isNamed ? pg.query({ name, text, values }) : pg.query(text, values),
             text,
           );
         } catch (err) {
           const code = (err as { code?: unknown }).code;
-          if (!name || !isPrepared || !PREPARED_STATEMENT_ERRORS.has(code as string)) throw err;
+          if (!isNamed || !PREPARED_STATEMENT_ERRORS.has(code as string)) throw err;
           // From now on this executor names nothing: one warning instead of one error per call.
+          if (isPrepared) options.onPreparedFallback?.(err);
           isPrepared = false;
-          options.onPreparedFallback?.(err);
           res = await mapped(pg.query(text, values), text);
         }
         return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };

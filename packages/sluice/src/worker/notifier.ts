@@ -64,7 +64,14 @@ export class Notifier extends EventEmitter {
 
   private async connect(): Promise<void> {
     while (!this.isStopped) {
-      const sub = createSubscriber(this.config.connection, {
+      // A reconnect while the network drops packets would otherwise wait out the kernel's SYN
+      // retries (about two minutes); keepalive lets the OS notice a dead peer on an idle socket.
+      const connection = {
+        connectionTimeoutMillis: 10_000,
+        keepAlive: true,
+        ...this.config.connection,
+      };
+      const sub = createSubscriber(connection, {
         // Payloads are plain text (queue names, ids), not JSON.
         parse: (s: string) => s,
         serialize: (s: unknown) => String(s),

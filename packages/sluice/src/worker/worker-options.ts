@@ -71,6 +71,13 @@ export interface WorkerOptions {
   preparedStatements?: boolean;
   /** Wake on NOTIFY instead of waiting for the poll. Default true. */
   isListenEnabled?: boolean;
+  /**
+   * Where the LISTEN connection goes when `db` is a pooler in transaction mode (PgBouncer), which
+   * cannot carry LISTEN: a direct connection string to the same database. Everything else still
+   * goes through `db`. Default: the connection settings of `db`.
+   * @example createWorker({ db: 'postgres://app@pgbouncer:6432/app', listenUrl: 'postgres://app@db:5432/app', tasks });
+   */
+  listenUrl?: string;
   /** May become the leader (rescue, cron, maintenance). Default true. */
   isLeaderEligible?: boolean;
   /** How often the LISTEN connection proves it is alive. Default 30 s. */
@@ -109,6 +116,7 @@ export const workerOptionsSchema = z
     commitMode: z.enum(['async', 'durable']).default('async'),
     preparedStatements: z.boolean().default(true),
     isListenEnabled: z.boolean().default(true),
+    listenUrl: z.string().min(1).optional(),
     isLeaderEligible: z.boolean().default(true),
     livenessIntervalMs: z.number().int().min(100).default(30_000),
     graceMs: z.number().int().min(0).default(25_000),
@@ -123,6 +131,14 @@ export function poolConfigOf(db: string | pg.PoolConfig | pg.Pool): pg.PoolConfi
   if (typeof db === 'string') return { connectionString: db };
   if (db instanceof pg.Pool) return { ...(db as unknown as { options: pg.PoolConfig }).options };
   return db;
+}
+
+/** The connection of the worker's LISTEN client: `listenUrl` when given, else that of `db`. */
+export function listenConfigOf(o: {
+  db: string | pg.PoolConfig | pg.Pool;
+  listenUrl?: string | undefined;
+}): pg.ClientConfig {
+  return o.listenUrl === undefined ? poolConfigOf(o.db) : { connectionString: o.listenUrl };
 }
 
 /** The worker's own pool: the connection settings of `db`, and its commit mode per session. */

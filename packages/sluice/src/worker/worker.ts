@@ -33,7 +33,7 @@ import {
 } from './job-transaction.js';
 import {
   createWorkerPool,
-  poolConfigOf,
+  listenConfigOf,
   workerOptionsSchema,
   type WorkerOptions,
 } from './worker-options.js';
@@ -193,7 +193,7 @@ export class Worker extends EventEmitter {
       : undefined;
     if (this.o.isListenEnabled) {
       this.notifier = new Notifier({
-        connection: poolConfigOf(this.o.db),
+        connection: listenConfigOf(this.o),
         schema: this.o.schema,
         workerId: this.id,
         logger: this.logger,
