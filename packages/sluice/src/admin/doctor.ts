@@ -39,6 +39,7 @@ const RELATIONS = [
   'queue_stats',
   'all_jobs',
   'history_partitions',
+  'audit',
 ];
 const FUNCTIONS = [
   'claim_limited',

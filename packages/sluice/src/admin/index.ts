@@ -13,6 +13,7 @@ export type { QueueSettings, QueueInfo } from './queues.js';
 export { getJob } from '../client/job-status.js';
 export type { JobInfo } from '../client/job-status.js';
 export { listJobs, retryJob } from './jobs.js';
+export type { ListJobsFilter } from './jobs.js';
 export {
   listDeadLetters,
   getDeadLetter,
@@ -23,6 +24,11 @@ export {
 export type { DeadLetterInfo } from './dead-letters.js';
 export { listQueueStats, countCompletedSince } from './stats.js';
 export type { QueueStats } from './stats.js';
+export { countFinishedPerMinute, listWorkers, withTransaction } from './activity.js';
+export type { MinuteCounts, WorkerActivity } from './activity.js';
+export type { ConnectionPool } from '../queries/admin-browse.js';
+export { recordAudit, listAuditLog } from './audit.js';
+export type { AuditEntry } from './audit.js';
 export {
   listSchedules,
   getSchedule,

@@ -1,0 +1,125 @@
+// Statements behind the dashboard's pages that the CLI does not need: the last hour per minute,
+// live workers with what they run, and a transaction with a statement timeout around a page.
+import { resolveTarget, type Target } from '../core/target.js';
+import { inSchema } from '../core/schema-sql.js';
+
+/** One minute of one queue: jobs completed, cancelled and dead-lettered in it. */
+export interface MinuteCountRow {
+  queue: string;
+  minute: Date;
+  completed: number;
+  cancelled: number;
+  dead: number;
+}
+
+/**
+ * Finished jobs per queue and minute over the last `minutes` minutes (this one included). Both
+ * tables are read by time only (job_history by its BRIN index, which also prunes day partitions;
+ * dead_letter by dead_letter_failed_idx), so the cost follows the last hour's volume, not the
+ * size of history. Minutes without any finish are absent.
+ */
+export async function finishedCountPerMinute(
+  t: Target & { minutes: number },
+): Promise<MinuteCountRow[]> {
+  const { exec, schema } = resolveTarget(t);
+  const { rows } = await exec.query<MinuteCountRow>(
+    inSchema(
+      `WITH since AS (SELECT date_trunc('minute', now()) - make_interval(mins => $1 - 1) AS t)
+       SELECT queue, minute, sum(completed)::int AS completed, sum(cancelled)::int AS cancelled,
+         sum(dead)::int AS dead
+       FROM (
+         SELECT queue, date_trunc('minute', finished_at) AS minute,
+           count(*) FILTER (WHERE state = 'completed') AS completed,
+           count(*) FILTER (WHERE state = 'cancelled') AS cancelled, 0 AS dead
+         FROM sluice.job_history WHERE finished_at >= (SELECT t FROM since)
+         GROUP BY 1, 2
+         UNION ALL
+         SELECT queue, date_trunc('minute', failed_at), 0, 0, count(*)
+         FROM sluice.dead_letter WHERE failed_at >= (SELECT t FROM since)
+         GROUP BY 1, 2
+       ) c
+       GROUP BY queue, minute ORDER BY queue, minute`,
+      schema,
+    ),
+    [t.minutes],
+  );
+  return rows;
+}
+
+/** A live worker process with the number of jobs it runs and whether it holds a leader lease. */
+export interface WorkerActivityRow {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  started_at: Date;
+  heartbeat_at: Date;
+  heartbeat_age_seconds: number;
+  running: number;
+  leads: string[];
+}
+
+/**
+ * Registered workers (at most `limit`, oldest first) with their running jobs, counted from the
+ * running rows only (job_running_idx is partial on state = 'running'), and the current leases
+ * they hold.
+ */
+export async function workerListActivity(
+  t: Target & { limit: number },
+): Promise<WorkerActivityRow[]> {
+  const { exec, schema } = resolveTarget(t);
+  const { rows } = await exec.query<WorkerActivityRow>(
+    inSchema(
+      `SELECT w.id, w.host, w.pid, w.queues, w.concurrency, w.started_at, w.heartbeat_at,
+         extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_seconds,
+         coalesce(r.n, 0)::int AS running,
+         coalesce((SELECT array_agg(l.name ORDER BY l.name) FROM sluice.leader l
+                   WHERE l.worker_id = w.id AND l.expires_at > now()), '{}') AS leads
+       FROM sluice.worker w
+       LEFT JOIN (SELECT worker_id, count(*) AS n FROM sluice.job
+                  WHERE state = 'running' GROUP BY worker_id) r ON r.worker_id = w.id
+       ORDER BY w.started_at, w.id LIMIT $1`,
+      schema,
+    ),
+    [t.limit],
+  );
+  return rows;
+}
+
+/** Something that lends a connection, like a pg Pool. */
+export interface ConnectionPool {
+  connect(): Promise<{
+    query(text: string, values?: unknown[]): Promise<unknown>;
+    release(err?: Error | boolean): void;
+  }>;
+}
+
+/**
+ * Runs `fn` on one connection inside a transaction whose statements each stop after `timeoutMs`
+ * (`SET LOCAL`: the setting ends with the transaction, so the pooled connection is not changed).
+ */
+export async function transactionRun<C, T>(
+  pool: ConnectionPool & { connect(): Promise<C> },
+  options: { timeoutMs: number; isReadOnly: boolean },
+  fn: (client: C) => Promise<T>,
+): Promise<T> {
+  const client = (await pool.connect()) as C & Awaited<ReturnType<ConnectionPool['connect']>>;
+  let isBroken = false;
+  try {
+    await client.query(options.isReadOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    await client.query(`SELECT set_config('statement_timeout', $1, true)`, [
+      String(options.timeoutMs),
+    ]);
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      isBroken = true;
+    });
+    throw err;
+  } finally {
+    client.release(isBroken);
+  }
+}
