@@ -91,3 +91,11 @@ export function prettyJson(value: unknown, maxChars = 20_000): string {
     ? `${text.slice(0, maxChars)}\n… (${text.length} characters)`
     : text;
 }
+
+/** A panel that is a POST form for admins (bulk actions) and a plain panel for read-only users. */
+export function bulkPanel(ctx: PageContext, path: string, inner: SafeHtml): SafeHtml {
+  if (!ctx.canAct) return html`<div class="panel">${inner}</div>`;
+  return html`<form class="panel" method="post" action="${ctx.base}${path}">
+    ${formFields(ctx)}${inner}
+  </form>`;
+}

@@ -1,7 +1,7 @@
 // Dead letters: filter by queue, task and failure time; replay one, the selected ones or every
 // one matching the filter; purge those matching the filter. Paged by (failed_at, id).
 import { listDeadLetters, listQueues } from 'sluice/admin';
-import { count, formFields, href, when } from '../format.js';
+import { bulkPanel, count, href, when } from '../format.js';
 import { html, type SafeHtml } from '../html.js';
 import { HttpError, type PageContext } from '../page-context.js';
 import { deadLetterFilter, deadLetterQuery, optional, parseId, toInputTime } from '../params.js';
@@ -97,65 +97,67 @@ export async function deadLettersPage(
         <a href="${href(ctx, '/dead-letters')}">clear</a>
       </form>
     </div>
-    <form class="panel" method="post" action="${ctx.base}/dead-letters/replay">
-      ${formFields(ctx)} ${hidden}
-      ${
-        ctx.canAct
-          ? html`<div class="toolbar">
-              <span class="actions">
-                <button class="primary">Replay selected</button>
-                <button
-                  formaction="${ctx.base}/dead-letters/replay-matching"
-                  data-confirm="Replay every dead letter matching this filter?"
-                >
-                  Replay all matching
-                </button>
-              </span>
-              <button
-                class="danger"
-                formaction="${ctx.base}/dead-letters/purge-matching"
-                data-confirm="Delete every dead letter matching this filter for good?"
-              >
-                Purge all matching
-              </button>
-            </div>`
-          : ''
-      }
-      <table>
-        <thead>
-          <tr>
-            ${ctx.canAct ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
-            <th>Id</th>
-            <th>Queue</th>
-            <th>Task</th>
-            <th>Reason</th>
-            <th class="num">Attempts</th>
-            <th>Failed</th>
-            <th>Last error</th>
-            ${ctx.canAct ? html`<th></th>` : ''}
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            rows.length
-              ? rows
-              : html`<tr>
-                  <td colspan="9" class="empty">No dead letters.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
-      <div class="pager">
-        ${before ? html`<a href="${href(ctx, '/dead-letters', query)}">← newest</a>` : html`<span></span>`}
+    ${bulkPanel(
+      ctx,
+      '/dead-letters/replay',
+      html`${hidden}
         ${
-          letters.length > PAGE_SIZE && cursor
-            ? html`<a href="${href(ctx, '/dead-letters', { ...query, before: cursor })}"
-                >older →</a
-              >`
+          ctx.canAct
+            ? html`<div class="toolbar">
+                <span class="actions">
+                  <button class="primary">Replay selected</button>
+                  <button
+                    formaction="${ctx.base}/dead-letters/replay-matching"
+                    data-confirm="Replay every dead letter matching this filter?"
+                  >
+                    Replay all matching
+                  </button>
+                </span>
+                <button
+                  class="danger"
+                  formaction="${ctx.base}/dead-letters/purge-matching"
+                  data-confirm="Delete every dead letter matching this filter for good?"
+                >
+                  Purge all matching
+                </button>
+              </div>`
             : ''
         }
-      </div>
-    </form>
+        <table>
+          <thead>
+            <tr>
+              ${ctx.canAct ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
+              <th>Id</th>
+              <th>Queue</th>
+              <th>Task</th>
+              <th>Reason</th>
+              <th class="num">Attempts</th>
+              <th>Failed</th>
+              <th>Last error</th>
+              ${ctx.canAct ? html`<th></th>` : ''}
+            </tr>
+          </thead>
+          <tbody>
+            ${
+              rows.length
+                ? rows
+                : html`<tr>
+                    <td colspan="9" class="empty">No dead letters.</td>
+                  </tr>`
+            }
+          </tbody>
+        </table>
+        <div class="pager">
+          ${before ? html`<a href="${href(ctx, '/dead-letters', query)}">← newest</a>` : html`<span></span>`}
+          ${
+            letters.length > PAGE_SIZE && cursor
+              ? html`<a href="${href(ctx, '/dead-letters', { ...query, before: cursor })}"
+                  >older →</a
+                >`
+              : ''
+          }
+        </div>`,
+    )}
     <p class="muted">
       Showing ${count(shown.length)} ${letters.length > PAGE_SIZE ? 'of more' : ''}.
     </p>`;

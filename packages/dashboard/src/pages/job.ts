@@ -15,7 +15,7 @@ interface AttemptError {
 }
 
 function asError(e: unknown): AttemptError {
-  return e !== null && typeof e === 'object' ? (e) : { message: String(e) };
+  return e !== null && typeof e === 'object' ? e : { message: String(e) };
 }
 
 function hidden(what: string): SafeHtml {

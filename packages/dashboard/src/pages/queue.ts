@@ -2,7 +2,16 @@
 // filters and keyset pagination ("older" carries the last id shown, never an offset).
 import { getQueue, listJobs, listQueueStats, type ListJobsFilter } from 'sluice/admin';
 import type { JobState } from 'sluice';
-import { actionButton, badge, count, duration, formFields, href, when } from '../format.js';
+import {
+  actionButton,
+  badge,
+  bulkPanel,
+  count,
+  duration,
+  formFields,
+  href,
+  when,
+} from '../format.js';
 import { html, type SafeHtml } from '../html.js';
 import { HttpError, type PageContext } from '../page-context.js';
 import { optional, parseId, parseKey, parseName, parseTime, toInputTime } from '../params.js';
@@ -162,58 +171,61 @@ export async function queuePage(
         <a href="${href(ctx, base)}">clear</a>
       </form>
     </div>
-    <form class="panel" method="post" action="${ctx.base}/jobs/bulk">
-      ${formFields(ctx)}
-      ${
-        ctx.canAct
-          ? html`<div class="toolbar">
-              <span class="muted">Selected jobs:</span>
-              <span class="actions">
-                <button name="action" value="retry">Run now</button>
-                <button
-                  name="action"
-                  value="cancel"
-                  class="danger"
-                  data-confirm="Cancel the selected jobs?"
-                >
-                  Cancel
-                </button>
-              </span>
-            </div>`
-          : ''
-      }
-      <table>
-        <thead>
-          <tr>
-            ${ctx.canAct ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
-            <th>Id</th>
-            <th>Task</th>
-            <th>State</th>
-            <th class="num">Attempt</th>
-            <th class="num">Priority</th>
-            <th>Created</th>
-            <th>Run at</th>
-            <th>Finished</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            rows.length
-              ? rows
-              : html`<tr>
-                  <td colspan="9" class="empty">No jobs match.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
-      <div class="pager">
-        ${filter.beforeId ? html`<a href="${href(ctx, base, query)}">← newest</a>` : html`<span></span>`}
+    ${bulkPanel(
+      ctx,
+      '/jobs/bulk',
+      html`
         ${
-          hasMore && last
-            ? html`<a href="${href(ctx, base, { ...query, before: last.id })}">older →</a>`
+          ctx.canAct
+            ? html`<div class="toolbar">
+                <span class="muted">Selected jobs:</span>
+                <span class="actions">
+                  <button name="action" value="retry">Run now</button>
+                  <button
+                    name="action"
+                    value="cancel"
+                    class="danger"
+                    data-confirm="Cancel the selected jobs?"
+                  >
+                    Cancel
+                  </button>
+                </span>
+              </div>`
             : ''
         }
-      </div>
-    </form>`;
+        <table>
+          <thead>
+            <tr>
+              ${ctx.canAct ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
+              <th>Id</th>
+              <th>Task</th>
+              <th>State</th>
+              <th class="num">Attempt</th>
+              <th class="num">Priority</th>
+              <th>Created</th>
+              <th>Run at</th>
+              <th>Finished</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${
+              rows.length
+                ? rows
+                : html`<tr>
+                    <td colspan="9" class="empty">No jobs match.</td>
+                  </tr>`
+            }
+          </tbody>
+        </table>
+        <div class="pager">
+          ${filter.beforeId ? html`<a href="${href(ctx, base, query)}">← newest</a>` : html`<span></span>`}
+          ${
+            hasMore && last
+              ? html`<a href="${href(ctx, base, { ...query, before: last.id })}">older →</a>`
+              : ''
+          }
+        </div>
+      `,
+    )}`;
   return { title: name, body };
 }
