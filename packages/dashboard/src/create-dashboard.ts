@@ -135,7 +135,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const readTimeout = options.statementTimeoutMs ?? 3000;
   const actionTimeout = options.actionTimeoutMs ?? 30_000;
   const pool = options.db;
-  const app = new Hono<Env>();
+  // strict: false, so that `/sluice` and `/sluice/` are both the overview.
+  const app = new Hono<Env>({ strict: false });
   const routes = base === '' ? app : app.basePath(base);
 
   const respondError = (c: Context<Env>, err: unknown) => {
