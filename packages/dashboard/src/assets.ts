@@ -139,3 +139,12 @@ export const JS = `
   }
 })();
 `;
+
+// A sluice gate: three bars over a wave, in the accent colour.
+export const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">
+<rect width="32" height="32" rx="7" fill="#2f6fde"/>
+<rect x="7" y="6" width="4" height="14" rx="1" fill="#fff"/>
+<rect x="14" y="6" width="4" height="10" rx="1" fill="#fff"/>
+<rect x="21" y="6" width="4" height="14" rx="1" fill="#fff"/>
+<path d="M4 25c4-3 8 3 12 0s8 3 12 0" stroke="#fff" stroke-width="2.5" fill="none" stroke-linecap="round"/>
+</svg>`;

@@ -6,7 +6,7 @@ import type { Pool, PoolClient } from 'pg';
 import { SluiceError } from 'sluice';
 import { assertSchemaName, withTransaction } from 'sluice/admin';
 import { ACTIONS } from './actions.js';
-import { CSS, JS } from './assets.js';
+import { CSS, FAVICON, JS } from './assets.js';
 import { toIdentity, type Authorize } from './auth.js';
 import {
   CSRF_COOKIE,
@@ -159,7 +159,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('X-Frame-Options', 'DENY');
-    c.header('Referrer-Policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer, browsers post forms with `Origin: null`.
+    c.header('Referrer-Policy', 'same-origin');
     c.header('Cache-Control', 'no-store');
     const request = c.req.raw;
     let role: 'admin' | 'read-only' | 'none';
@@ -206,6 +207,10 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   routes.get('/assets/app.css', (c) => {
     c.header('Cache-Control', 'public, max-age=3600');
     return c.body(CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' });
+  });
+  routes.get('/assets/favicon.svg', (c) => {
+    c.header('Cache-Control', 'public, max-age=86400');
+    return c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml' });
   });
   routes.get('/assets/app.js', (c) => {
     c.header('Cache-Control', 'public, max-age=3600');

@@ -32,8 +32,9 @@ export function layout(
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
         <title>${page.title} · Sluice</title>
+        <link rel="icon" href="${ctx.base}/assets/favicon.svg" type="image/svg+xml" />
         <link rel="stylesheet" href="${ctx.base}/assets/app.css" />
         <script src="${ctx.base}/assets/app.js" defer></script>
       </head>
