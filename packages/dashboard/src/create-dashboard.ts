@@ -2,7 +2,7 @@
 // the security around them (who may look or act, CSRF, CSP, loopback-only without auth).
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { SluiceError } from 'sluice';
 import { assertSchemaName, withTransaction } from 'sluice/admin';
 import { ACTIONS } from './actions.js';
@@ -226,7 +226,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
         const url = new URL(c.req.url);
         const out = await withTransaction(
           { pool, statementTimeoutMs: readTimeout, isReadOnly: true },
-          (db: PoolClient) =>
+          (db) =>
             render(
               {
                 db,
@@ -306,10 +306,8 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
             'The form expired or did not come from this dashboard; reload the page and try again.',
           );
         }
-        const outcome = await withTransaction(
-          { pool, statementTimeoutMs: actionTimeout },
-          (db: PoolClient) =>
-            action({ db, schema, user: c.get('user'), param: c.req.param('p') ?? '', form }),
+        const outcome = await withTransaction({ pool, statementTimeoutMs: actionTimeout }, (db) =>
+          action({ db, schema, user: c.get('user'), param: c.req.param('p') ?? '', form }),
         );
         const back = form.get('back') ?? '';
         const target =

@@ -44,6 +44,7 @@ export type {
   EventListenerTable,
   LeaderTable,
   QueueRateTable,
+  AuditTable,
   HistoryPartitionsView,
   MigrationTable,
   QueueStatsView,

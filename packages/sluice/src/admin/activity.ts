@@ -4,8 +4,8 @@ import {
   finishedCountPerMinute,
   transactionRun,
   workerListActivity,
-  type ConnectionPool,
 } from '../queries/admin-browse.js';
+import type { Pool, PoolClient } from 'pg';
 import type { Target } from '../core/target.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { camelRow } from '../core/camel-row.js';
@@ -65,18 +65,14 @@ export async function listWorkers(options: Target & { limit?: number }): Promise
 }
 
 /**
- * Runs `fn` with one connection of `pool` inside a transaction where every statement stops after
+ * Runs `fn` with one connection of a pg `pool` inside a transaction where every statement stops after
  * `statementTimeoutMs` (default 5000); commits when `fn` resolves, rolls back when it throws.
  * `isReadOnly` opens a READ ONLY transaction. Pass the client on as `db` to admin functions.
  * @example const stats = await withTransaction({ pool, statementTimeoutMs: 2000 }, (db) => listQueueStats({ db }));
  */
-export async function withTransaction<C, T>(
-  options: {
-    pool: ConnectionPool & { connect(): Promise<C> };
-    statementTimeoutMs?: number;
-    isReadOnly?: boolean;
-  },
-  fn: (client: C) => Promise<T>,
+export async function withTransaction<T>(
+  options: { pool: Pool; statementTimeoutMs?: number; isReadOnly?: boolean },
+  fn: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
   const timeoutMs = options.statementTimeoutMs ?? 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {

@@ -26,7 +26,6 @@ export { listQueueStats, countCompletedSince } from './stats.js';
 export type { QueueStats } from './stats.js';
 export { countFinishedPerMinute, listWorkers, withTransaction } from './activity.js';
 export type { MinuteCounts, WorkerActivity } from './activity.js';
-export type { ConnectionPool } from '../queries/admin-browse.js';
 export { recordAudit, listAuditLog } from './audit.js';
 export type { AuditEntry } from './audit.js';
 export {

@@ -1,6 +1,7 @@
 // Statements behind the dashboard's pages that the CLI does not need: the last hour per minute,
 // live workers with what they run, and a transaction with a statement timeout around a page.
 import { resolveTarget, type Target } from '../core/target.js';
+import type { Pool, PoolClient } from 'pg';
 import { inSchema } from '../core/schema-sql.js';
 
 /** One minute of one queue: jobs completed, cancelled and dead-lettered in it. */
@@ -87,24 +88,16 @@ export async function workerListActivity(
   return rows;
 }
 
-/** Something that lends a connection, like a pg Pool. */
-export interface ConnectionPool {
-  connect(): Promise<{
-    query(text: string, values?: unknown[]): Promise<unknown>;
-    release(err?: Error | boolean): void;
-  }>;
-}
-
 /**
  * Runs `fn` on one connection inside a transaction whose statements each stop after `timeoutMs`
  * (`SET LOCAL`: the setting ends with the transaction, so the pooled connection is not changed).
  */
-export async function transactionRun<C, T>(
-  pool: ConnectionPool & { connect(): Promise<C> },
+export async function transactionRun<T>(
+  pool: Pool,
   options: { timeoutMs: number; isReadOnly: boolean },
-  fn: (client: C) => Promise<T>,
+  fn: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = (await pool.connect()) as C & Awaited<ReturnType<ConnectionPool['connect']>>;
+  const client = await pool.connect();
   let isBroken = false;
   try {
     await client.query(options.isReadOnly ? 'BEGIN READ ONLY' : 'BEGIN');
