@@ -31,6 +31,8 @@ h2 { font-size: 15px; margin: 24px 0 10px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px;
   overflow: hidden; margin-bottom: 16px; }
 .panel.pad { padding: 14px 16px; }
+.panel.pad h2 { margin-top: 0; }
+h1 .mono { font-size: 18px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px;
   margin-bottom: 16px; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px;

@@ -17,7 +17,8 @@ export function barChart(bars: Bar[], width = 180, height = 28): SafeHtml {
   const rects = bars.map((b, i) => {
     const x = (i * step).toFixed(1);
     const hc = (b.completed / max) * (height - 1);
-    const hd = (b.dead / max) * (height - 1);
+    // A dead job stays visible beside a busy minute of completions: at least 2 px.
+    const hd = b.dead > 0 ? Math.max(2, (b.dead / max) * (height - 1)) : 0;
     const minutesAgo = bars.length - 1 - i;
     const title = `${minutesAgo === 0 ? 'this minute' : `${minutesAgo} min ago`}: ${b.completed} completed, ${b.dead} dead`;
     return raw(

@@ -80,8 +80,9 @@ export async function jobPage(
     </dl>`;
   const errorList = errors.length
     ? [...errors].reverse().map(
-        (e) =>
-          html`<details class="err" ${errors.length === 1 ? 'open' : ''}>
+        // The latest attempt's stack is open, earlier ones a click away.
+        (e, i) =>
+          html`<details class="err" ${i === 0 ? 'open' : ''}>
             <summary>
               <strong>attempt ${e.attempt ?? '?'}</strong> ·
               <span class="mono">${e.name ?? 'Error'}</span>: ${e.message ?? ''}

@@ -29,12 +29,22 @@ export async function lastHourBars(ctx: PageContext): Promise<Map<string, Bar[]>
   return out;
 }
 
+/** A rate window as `second`, `10 s`, `minute`, `5 min`, or `250 ms`. */
+export function windowText(ms: number): string {
+  if (ms === 1000) return 'second';
+  if (ms === 60_000) return 'minute';
+  if (ms === 3_600_000) return 'hour';
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
 /** A queue's limits in a few words. */
 export function limitsText(q: QueueInfo | undefined): string {
   if (!q) return '';
   const parts: string[] = [];
   if (q.concurrencyLimit !== null) parts.push(`${q.concurrencyLimit} at once`);
-  if (q.rateLimit !== null) parts.push(`${q.rateLimit} per ${duration(q.rateWindowMs / 1000)}`);
+  if (q.rateLimit !== null) parts.push(`${q.rateLimit} per ${windowText(q.rateWindowMs)}`);
   if (q.groupConcurrencyLimit !== null) parts.push(`${q.groupConcurrencyLimit} at once per group`);
   if (q.groupRateLimit !== null) parts.push(`${q.groupRateLimit} per group per window`);
   return parts.length ? parts.join(', ') : 'no limits';
