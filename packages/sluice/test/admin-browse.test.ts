@@ -6,6 +6,8 @@ import {
   listAuditLog,
   listDeadLetters,
   listJobs,
+  listQueueCounts,
+  listQueueStats,
   listWorkers,
   purgeDeadLetters,
   recordAudit,
@@ -107,6 +109,27 @@ describe('countFinishedPerMinute', () => {
     await expect(countFinishedPerMinute({ db: db.current.pool, minutes: 0 })).rejects.toThrow(
       /minutes/,
     );
+  });
+});
+
+describe('listQueueCounts', () => {
+  it('equals queue_stats without completedLastHour, for all queues or one', async () => {
+    await enqueue('qc');
+    await enqueue('qc', null, "now() + interval '1 hour'");
+    const counts = await listQueueCounts({ db: db.current.pool });
+    const stats = await listQueueStats({ db: db.current.pool });
+    const round = <T extends { oldestReadyAgeSeconds: number }>(r: T) => ({
+      ...r,
+      oldestReadyAgeSeconds: Math.round(r.oldestReadyAgeSeconds / 10),
+    });
+    expect(counts.map(round)).toEqual(
+      stats.map(({ completedLastHour: _, ...rest }) => round(rest)),
+    );
+    const [one, ...none] = await listQueueCounts({ db: db.current.pool, queue: 'default' });
+    expect(none).toEqual([]);
+    expect(one).toMatchObject({ queue: 'default', scheduled: 1 });
+    expect(one!.ready).toBeGreaterThan(0);
+    await expect(listQueueCounts({ db: db.current.pool, queue: 'no such' })).rejects.toThrow();
   });
 });
 

@@ -1,6 +1,6 @@
 // One queue: its counts and controls (pause, limits), and its jobs newest first by state with
 // filters and keyset pagination ("older" carries the last id shown, never an offset).
-import { getQueue, listJobs, listQueueStats, type ListJobsFilter } from 'sluice/admin';
+import { getQueue, listJobs, listQueueCounts, type ListJobsFilter } from 'sluice/admin';
 import type { JobState } from 'sluice';
 import {
   actionButton,
@@ -91,7 +91,7 @@ export async function queuePage(
   const target = { db: ctx.db, schema: ctx.schema };
   const q = await getQueue({ ...target, name });
   if (!q) throw new HttpError(404, `no queue named ${name}`);
-  const stats = (await listQueueStats(target)).find((s) => s.queue === name);
+  const [stats] = await listQueueCounts({ ...target, queue: name });
   const jobs = await listJobs({ ...target, ...filter, queue: name, limit: PAGE_SIZE + 1 });
   const hasMore = jobs.length > PAGE_SIZE;
   const shown = jobs.slice(0, PAGE_SIZE);

@@ -2,6 +2,7 @@
 // and a transaction with a statement timeout to run a page's reads (or an action) in.
 import {
   finishedCountPerMinute,
+  queueCountsList,
   transactionRun,
   workerListActivity,
 } from '../queries/admin-browse.js';
@@ -9,6 +10,36 @@ import type { Pool, PoolClient } from 'pg';
 import type { Target } from '../core/target.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { camelRow } from '../core/camel-row.js';
+import { assertName } from '../core/names.js';
+
+/** A queue's live counts, as in `sluice.queue_stats` but without the completed count. */
+export interface QueueCounts {
+  queue: string;
+  isPaused: boolean;
+  /** Pending and due, or claimed but not started yet. */
+  ready: number;
+  /** Pending with run_at in the future. */
+  scheduled: number;
+  running: number;
+  blocked: number;
+  dead: number;
+  /** Age of the oldest ready job (0 when none). */
+  oldestReadyAgeSeconds: number;
+}
+
+/**
+ * Live counts per queue (all, or the one named), like {@link listQueueStats} without
+ * `completedLastHour`: it never reads job_history, so it stays cheap however large history
+ * grows. Pair it with {@link countFinishedPerMinute} for recent throughput.
+ * @example const [mail] = await listQueueCounts({ db: pool, queue: 'mail' });
+ */
+export async function listQueueCounts(
+  options: Target & { queue?: string },
+): Promise<QueueCounts[]> {
+  const queue = options.queue === undefined ? null : assertName('queue', options.queue);
+  const rows = await queueCountsList({ ...options, queue });
+  return rows.map((r) => camelRow(r));
+}
 
 /** Finishes of one queue in one minute. */
 export interface MinuteCounts {

@@ -24,8 +24,13 @@ export {
 export type { DeadLetterInfo } from './dead-letters.js';
 export { listQueueStats, countCompletedSince } from './stats.js';
 export type { QueueStats } from './stats.js';
-export { countFinishedPerMinute, listWorkers, withTransaction } from './activity.js';
-export type { MinuteCounts, WorkerActivity } from './activity.js';
+export {
+  listQueueCounts,
+  countFinishedPerMinute,
+  listWorkers,
+  withTransaction,
+} from './activity.js';
+export type { QueueCounts, MinuteCounts, WorkerActivity } from './activity.js';
 export { recordAudit, listAuditLog } from './audit.js';
 export type { AuditEntry } from './audit.js';
 export {
