@@ -1,7 +1,8 @@
 // What a user installs from npm works outside the monorepo: `pnpm pack` of every public package,
 // installed into a fresh npm project; TypeScript (nodenext and bundler resolution, no
-// skipLibCheck) compiles code importing all three faces and @sluice/dashboard; `npx sluice migrate` and `sluice work`
-// run a job enqueued by the user's own script; no `workspace:` range leaks into a tarball.
+// skipLibCheck) compiles code importing all three faces and @sluice/dashboard; `npx sluice
+// migrate` and `sluice work` run a job enqueued by the user's own script; no `workspace:` range
+// leaks into a tarball.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
