@@ -310,8 +310,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
           action({ db, schema, user: c.get('user'), param: c.req.param('p') ?? '', form }),
         );
         const back = form.get('back') ?? '';
+        // Only a path of this dashboard: printable ASCII without spaces (browsers drop tabs and
+        // newlines, so `/\t/evil.example` would become `//evil.example`), no `//` or `\`.
         const target =
-          back.startsWith(`${base}/`) && !back.startsWith('//') && !back.includes('\\')
+          /^[\x21-\x7e]*$/.test(back) &&
+          back.startsWith(`${base}/`) &&
+          !back.startsWith('//') &&
+          !back.includes('\\')
             ? back
             : `${base}/`;
         const flash = Buffer.from(`${outcome.isOk ? 'ok:' : 'no:'}${outcome.message}`).toString(

@@ -41,8 +41,10 @@ async function exercise(origin: string, base: string) {
   expect(page.text).toContain('Queue reports paused.');
   await s.post(`${base}/queues/reports/resume`);
   // A `back` outside the base path is ignored: no open redirect.
-  const away = await s.post(`${base}/queues/reports/resume`, { back: '//evil.example/' });
-  expect(away.headers.get('location')).toBe(`${base}/`);
+  for (const back of ['//evil.example/', `${base}/\t/evil.example`, 'https://evil.example/']) {
+    const away = await s.post(`${base}/queues/reports/resume`, { back });
+    expect(away.headers.get('location')).toBe(`${base}/`);
+  }
 }
 
 describe('mounting', () => {
