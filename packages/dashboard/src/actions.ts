@@ -1,6 +1,7 @@
 // Every mutation the dashboard offers, each one admin function call (or a bounded loop over the
 // selected ids) plus its audit row, run by the caller in one transaction.
 import {
+  listJobs,
   cancelJob,
   pauseQueue,
   purgeDeadLetters,
@@ -15,6 +16,7 @@ import {
 } from 'sluice/admin';
 import type { PoolClient } from 'pg';
 import { HttpError } from './page-context.js';
+import { jobFilter, MAX_MATCHING } from './pages/queue.js';
 import {
   deadLetterFilter,
   parseId,
@@ -123,6 +125,54 @@ const jobsBulk: Action = async (i) => {
   return { isOk: n > 0, message: `${plural(n, 'job')} of ${ids.length} selected ${verb}.` };
 };
 
+// Every job of the queue page's filter, walked by keyset in pages of 200 over live rows only
+// (the pending, running or blocked tab), changing at most MAX_MATCHING of them.
+const jobsMatching: Action = async (i) => {
+  const action = i.form.get('action');
+  if (action !== 'retry' && action !== 'cancel') {
+    throw new HttpError(400, 'action must be retry or cancel');
+  }
+  const params = new URLSearchParams();
+  for (const [k, v] of i.form) if (k.startsWith('filter_') && v) params.set(k.slice(7), v);
+  const queue = parseName(params.get('queue') ?? '', 'queue');
+  params.delete('before');
+  const filter = jobFilter(params);
+  const allowed = action === 'retry' ? ['pending'] : ['pending', 'running', 'blocked'];
+  if (!filter.state || !allowed.includes(filter.state)) {
+    throw new HttpError(400, `"${action} all matching" needs the ${allowed.join(' or ')} tab`);
+  }
+  let n = 0;
+  let seen = 0;
+  let beforeId: string | undefined;
+  while (seen < MAX_MATCHING) {
+    const limit = Math.min(200, MAX_MATCHING - seen);
+    const page = await listJobs({ db: i.db, schema: i.schema, ...filter, queue, beforeId, limit });
+    for (const job of page) {
+      const ok =
+        action === 'retry'
+          ? await retryJob({ db: i.db, schema: i.schema, id: job.id })
+          : await cancelJob({
+              db: i.db,
+              schema: i.schema,
+              id: job.id,
+              reason: `cancelled by ${i.user}`,
+            });
+      if (ok) n += 1;
+    }
+    seen += page.length;
+    if (page.length < limit) break;
+    beforeId = page.at(-1)?.id;
+  }
+  const shown = {
+    queue,
+    ...Object.fromEntries([...params].filter(([k]) => k !== 'queue')),
+  };
+  await audit(i, `job.${action}_matching`, { filter: shown, count: n });
+  const verb = action === 'retry' ? 'will run now' : 'cancelled';
+  const more = seen >= MAX_MATCHING ? ` (stopped at ${MAX_MATCHING}; run it again for more)` : '';
+  return { isOk: n > 0, message: `${plural(n, 'job')} matching the filter ${verb}${more}.` };
+};
+
 function queueSetPaused(isPaused: boolean): Action {
   return async (i) => {
     const name = parseName(i.param, 'queue');
@@ -207,6 +257,7 @@ const scheduleRun: Action = async (i) => {
 /** The POST routes: path pattern (`:p` is the parameter) → action. */
 export const ACTIONS: [pattern: string, action: Action][] = [
   ['/jobs/bulk', jobsBulk],
+  ['/jobs/matching', jobsMatching],
   ['/jobs/:p/retry', jobRetry],
   ['/jobs/:p/cancel', jobCancel],
   ['/jobs/:p/replay', jobReplay],

@@ -112,6 +112,20 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     expect(await state(ids.pending)).toBe('cancelled');
   });
 
+  it('queue: run all matching now and cancel all matching by filter', async () => {
+    await db.current.pool.query(
+      `SELECT sluice.enqueue('bulk-task', '{}', 'reports', now() + interval '1 day')
+       FROM generate_series(1, 3)`,
+    );
+    await open('/queues/reports?state=pending');
+    await page.fill('input[name=task]', 'bulk-task');
+    await page.click('button:has-text("Filter")');
+    await page.click('button:has-text("Run all matching now")');
+    expect(await flash()).toContain('3 jobs matching the filter will run now.');
+    await page.click('button:has-text("Cancel all matching")');
+    expect(await flash()).toContain('3 jobs matching the filter cancelled.');
+  });
+
   it('job: details, errors with stack, hidden payload; replay a dead job', async () => {
     await open(`/jobs/${ids.dead[0]}`);
     expect(await page.locator('h1').innerText()).toContain(ids.dead[0]);
@@ -194,6 +208,8 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
       'queue.update_limits',
       'job.retry_selected',
       'job.cancel_selected',
+      'job.retry_matching',
+      'job.cancel_matching',
       'dead_letter.replay',
       'job.retry',
       'job.cancel',

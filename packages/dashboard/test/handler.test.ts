@@ -221,6 +221,49 @@ describe('actions', () => {
     expect((await admin.post('/jobs/bulk', { action: 'retry' })).status).toBe(400);
   });
 
+  it('bulk by filter: run or cancel every job matching a queue tab and filter', async () => {
+    await db.current.pool.query(
+      `SELECT sluice.enqueue(t, '{}', 'reports', now() + interval '1 day')
+       FROM unnest(ARRAY['bulk-a','bulk-a','bulk-a','bulk-b']) t`,
+    );
+    const page = await admin.get('/queues/reports?state=pending&task=bulk-a');
+    expect(page.text).toContain('Cancel all matching');
+    expect(page.text).toContain('name="filter_task" value="bulk-a"');
+    const filter = { filter_queue: 'reports', filter_state: 'pending', filter_task: 'bulk-a' };
+    expect((await admin.post('/jobs/matching', { action: 'retry', ...filter })).status).toBe(303);
+    const due = await db.current.pool.query(
+      `SELECT task, bool_and(run_at <= now()) AS due FROM sluice.job WHERE task LIKE 'bulk-%'
+       GROUP BY task ORDER BY task`,
+    );
+    expect(due.rows).toEqual([
+      { task: 'bulk-a', due: true },
+      { task: 'bulk-b', due: false },
+    ]);
+    await admin.post('/jobs/matching', { action: 'cancel', ...filter });
+    const left = await db.current.pool.query(
+      `SELECT task FROM sluice.job WHERE task LIKE 'bulk-%'`,
+    );
+    expect(left.rows).toEqual([{ task: 'bulk-b' }]);
+    expect((await auditRows('job.cancel_matching'))[0]).toMatchObject({
+      filter: { queue: 'reports', state: 'pending', task: 'bulk-a' },
+      count: 3,
+    });
+    expect((await auditRows('job.retry_matching'))[0]).toMatchObject({ count: 3 });
+    const allTab = await admin.post('/jobs/matching', {
+      action: 'cancel',
+      filter_queue: 'reports',
+    });
+    expect(allTab.status).toBe(400);
+    expect(allTab.text).toContain('needs the pending or running or blocked tab');
+    const retryRunning = await admin.post('/jobs/matching', {
+      action: 'retry',
+      filter_queue: 'reports',
+      filter_state: 'running',
+    });
+    expect(retryRunning.status).toBe(400);
+    expect((await admin.get('/queues/reports')).text).not.toContain('Cancel all matching');
+  });
+
   it('dead letters: replay selected, replay all matching, purge all matching', async () => {
     const more = await db.current.pool.query<{ id: string }>(
       `INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,

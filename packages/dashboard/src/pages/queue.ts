@@ -18,6 +18,8 @@ import { optional, parseId, parseKey, parseName, parseTime, toInputTime } from '
 import { limitsText } from './overview.js';
 
 export const PAGE_SIZE = 50;
+/** Jobs one "all matching" action changes at most (one transaction, its statement timeout). */
+export const MAX_MATCHING = 1000;
 const STATES: JobState[] = ['pending', 'running', 'blocked', 'completed', 'cancelled', 'dead'];
 
 /** The job filters of a queue page's query string. */
@@ -56,6 +58,30 @@ function filterQuery(f: ListJobsFilter): Record<string, string | undefined> {
     from: f.createdAfter && toInputTime(f.createdAfter),
     to: f.createdBefore && toInputTime(f.createdBefore),
   };
+}
+
+// Bulk by filter walks live rows only: it is offered on the tabs whose jobs it can change.
+function matchingButtons(ctx: PageContext, filter: ListJobsFilter): SafeHtml {
+  const cancel = html`<button
+    name="action"
+    value="cancel"
+    class="danger"
+    formaction="${ctx.base}/jobs/matching"
+    data-confirm="Cancel every job matching this filter (at most ${MAX_MATCHING})?"
+  >
+    Cancel all matching
+  </button>`;
+  const retry = html`<button
+    name="action"
+    value="retry"
+    formaction="${ctx.base}/jobs/matching"
+    data-confirm="Run every pending job matching this filter now (at most ${MAX_MATCHING})?"
+  >
+    Run all matching now
+  </button>`;
+  if (filter.state === 'pending') return html`<span class="actions">${retry} ${cancel}</span>`;
+  if (filter.state === 'running' || filter.state === 'blocked') return cancel;
+  return html``;
 }
 
 function limitsForm(
@@ -178,19 +204,24 @@ export async function queuePage(
         ${
           ctx.canAct
             ? html`<div class="toolbar">
-                <span class="muted">Selected jobs:</span>
-                <span class="actions">
-                  <button name="action" value="retry">Run now</button>
-                  <button
-                    name="action"
-                    value="cancel"
-                    class="danger"
-                    data-confirm="Cancel the selected jobs?"
-                  >
-                    Cancel
-                  </button>
-                </span>
-              </div>`
+                  <span class="muted">Selected jobs:</span>
+                  <span class="actions">
+                    <button name="action" value="retry">Run now</button>
+                    <button
+                      name="action"
+                      value="cancel"
+                      class="danger"
+                      data-confirm="Cancel the selected jobs?"
+                    >
+                      Cancel
+                    </button>
+                  </span>
+                  ${matchingButtons(ctx, filter)}
+                </div>
+                <input type="hidden" name="filter_queue" value="${name}" />
+                ${Object.entries(query)
+                  .filter(([, v]) => v)
+                  .map(([k, v]) => html`<input type="hidden" name="filter_${k}" value="${v}" />`)}`
             : ''
         }
         <table>
