@@ -87,7 +87,7 @@ export default tseslint.config(
   },
   {
     // The CLI (and the dashboard) use only the two faces, never the library's files.
-    files: ['packages/cli/src/**/*.ts'],
+    files: ['packages/cli/src/**/*.ts', 'packages/dashboard/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -98,6 +98,24 @@ export default tseslint.config(
               message: "the CLI imports only 'sluice' and 'sluice/admin'",
             },
           ],
+        },
+      ],
+    },
+  },
+  {
+    // The dashboard has no SQL of its own: what it reads and does goes through sluice/admin.
+    files: ['packages/dashboard/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'TemplateElement[value.raw=/\\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|BEGIN|SET)\\s/]',
+          message: 'the dashboard uses sluice/admin, not SQL',
+        },
+        {
+          selector: 'Literal[value=/\\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|BEGIN|SET)\\s/]',
+          message: 'the dashboard uses sluice/admin, not SQL',
         },
       ],
     },

@@ -1121,6 +1121,33 @@ UNION ALL
    FROM sluice.dead_letter;
 
 --
+-- Name: audit; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE TABLE sluice.audit (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    target text,
+    filter jsonb,
+    count integer
+);
+
+--
+-- Name: audit_id_seq; Type: SEQUENCE; Schema: sluice; Owner: -
+--
+
+ALTER TABLE sluice.audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME sluice.audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: event_listener; Type: TABLE; Schema: sluice; Owner: -
 --
 
@@ -1495,6 +1522,13 @@ ALTER TABLE ONLY sluice.job ATTACH PARTITION sluice.job_q_default_c21f969b FOR V
 --
 
 ALTER TABLE ONLY sluice.job ALTER COLUMN id SET DEFAULT nextval('sluice.job_id_seq'::regclass);
+
+--
+-- Name: audit audit_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -
+--
+
+ALTER TABLE ONLY sluice.audit
+    ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
 
 --
 -- Name: dead_letter dead_letter_pkey; Type: CONSTRAINT; Schema: sluice; Owner: -

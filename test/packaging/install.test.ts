@@ -1,7 +1,8 @@
 // What a user installs from npm works outside the monorepo: `pnpm pack` of every public package,
 // installed into a fresh npm project; TypeScript (nodenext and bundler resolution, no
-// skipLibCheck) compiles code importing all three faces; `npx sluice migrate` and `sluice work`
-// run a job enqueued by the user's own script; no `workspace:` range leaks into a tarball.
+// skipLibCheck) compiles code importing all three faces and @sluice/dashboard; `npx sluice
+// migrate` and `sluice work` run a job enqueued by the user's own script; no `workspace:` range
+// leaks into a tarball.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,7 @@ import { z } from 'zod';
 import { defineTask, enqueue, createWorker, type WorkerOptions, type SluiceDatabase } from 'sluice';
 import { listJobs, listQueueStats, type JobInfo } from 'sluice/admin';
 import { assertEnqueued, drainQueue } from 'sluice/testing';
+import { basicAuth, createDashboard, type DashboardHandler } from '@sluice/dashboard';
 
 const task = defineTask({ name: 'typed', schema: z.object({ n: z.number() }) });
 export async function main(pool: pg.Pool): Promise<JobInfo[]> {
@@ -60,6 +62,12 @@ export async function main(pool: pg.Pool): Promise<JobInfo[]> {
   const row: SluiceDatabase['sluice.job'] | undefined = undefined;
   void row;
   void id;
+  const dashboard: DashboardHandler = createDashboard({
+    db: pool,
+    authorize: basicAuth({ username: 'ops', password: 'pw' }),
+  });
+  const res: Response = await dashboard(new Request('http://127.0.0.1/'));
+  void res;
   return listJobs({ db: pool, limit: 1 });
 }
 `;
@@ -68,11 +76,11 @@ describe('the packages a user installs', () => {
   it('pack, install into a fresh npm project, type-check and run a job', async () => {
     const packs = join(dir, 'packs');
     mkdirSync(packs);
-    for (const pkg of ['sluice', 'cli']) {
+    for (const pkg of ['sluice', 'cli', 'dashboard']) {
       run('pnpm', ['pack', '--pack-destination', packs], join(root, 'packages', pkg));
     }
     const tarballs = readdirSync(packs).map((f) => join(packs, f));
-    expect(tarballs).toHaveLength(2);
+    expect(tarballs).toHaveLength(3);
     for (const t of tarballs) {
       const listing = run('tar', ['-tzf', t], dir);
       // Only what a user needs: no sources, tests, build info or Dockerfile.

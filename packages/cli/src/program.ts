@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { examples } from './command-helpers.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDb } from './commands/db.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDlq } from './commands/dlq.js';
@@ -53,5 +54,6 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerWork(program);
   registerDemo(program);
+  registerDashboard(program);
   return program;
 }

@@ -61,6 +61,7 @@ export type {
   EventListenerTable,
   LeaderTable,
   QueueRateTable,
+  AuditTable,
   HistoryPartitionsView,
   MigrationTable,
   QueueStatsView,

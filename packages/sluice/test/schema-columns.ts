@@ -142,6 +142,15 @@ export const sluiceColumns = {
     started: 'not null',
   },
   'sluice.history_partitions': { name: 'null', from_at: 'null', to_at: 'null' },
+  'sluice.audit': {
+    id: 'not null',
+    at: 'not null',
+    actor: 'not null',
+    action: 'not null',
+    target: 'null',
+    filter: 'any',
+    count: 'null',
+  },
   'sluice.migration': {
     version: 'not null',
     name: 'not null',

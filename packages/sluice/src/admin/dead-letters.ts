@@ -37,11 +37,20 @@ function toInfo(r: DeadLetterRow): DeadLetterInfo {
 }
 
 /**
- * Newest dead letters first, optionally of one queue and/or task. Default limit 50.
+ * Newest dead letters first, optionally of one queue and/or task and failed at or after `since`
+ * (the filters {@link replayDeadLetters} takes). `before` pages: the `failedAt` and `id` of the
+ * previous page's last row. Default limit 50.
  * @example const letters = await listDeadLetters({ db: pool, queue: 'mail' });
+ * @example const next = await listDeadLetters({ db: pool, before: { failedAt: last.failedAt, id: last.id } });
  */
 export async function listDeadLetters(
-  options: Target & { queue?: string; task?: string; limit?: number },
+  options: Target & {
+    queue?: string;
+    task?: string;
+    since?: Date;
+    before?: { failedAt: Date; id: string };
+    limit?: number;
+  },
 ): Promise<DeadLetterInfo[]> {
   const rows = await deadLetterList({ ...options, limit: options.limit ?? 50 });
   return rows.map(toInfo);
@@ -76,12 +85,12 @@ export async function replayDeadLetters(
 }
 
 /**
- * Deletes dead letters of a queue and/or failed before a time (every one when neither is given);
- * how many.
+ * Deletes dead letters of a queue and/or task, failed before `before` and/or at or after `since`
+ * (every one when no filter is given); how many.
  * @example await purgeDeadLetters({ db: pool, queue: 'mail', before: new Date('2026-01-01') });
  */
 export async function purgeDeadLetters(
-  options: Target & { queue?: string; before?: Date },
+  options: Target & { queue?: string; task?: string; before?: Date; since?: Date },
 ): Promise<number> {
   return deadLetterPurge(options);
 }

@@ -42,6 +42,7 @@ const RELATIONS = [
   'job_dependency',
   'flow_members',
   'history_partitions',
+  'audit',
 ];
 const FUNCTIONS = [
   'claim_limited',

@@ -13,6 +13,7 @@ export type { QueueSettings, QueueInfo } from './queues.js';
 export { getJob } from '../client/job-status.js';
 export type { JobInfo } from '../client/job-status.js';
 export { listJobs, retryJob } from './jobs.js';
+export type { ListJobsFilter } from './jobs.js';
 export {
   listDeadLetters,
   getDeadLetter,
@@ -25,6 +26,15 @@ export { getFlow, cancelFlow, replayFlow } from './flows.js';
 export type { FlowInfo, FlowMember } from './flows.js';
 export { listQueueStats, countCompletedSince } from './stats.js';
 export type { QueueStats } from './stats.js';
+export {
+  listQueueCounts,
+  countFinishedPerMinute,
+  listWorkers,
+  withTransaction,
+} from './activity.js';
+export type { QueueCounts, MinuteCounts, WorkerActivity } from './activity.js';
+export { recordAudit, listAuditLog } from './audit.js';
+export type { AuditEntry } from './audit.js';
 export {
   listSchedules,
   getSchedule,

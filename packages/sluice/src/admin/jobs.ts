@@ -2,16 +2,42 @@
 import { toJobInfo, type JobInfo } from '../client/job-status.js';
 import { jobList, jobRetry } from '../queries/admin.js';
 import type { Target } from '../core/target.js';
+import { InvalidOptionsError } from '../core/errors.js';
 import type { JobState } from '../core/types.js';
 
+/** Filters of {@link listJobs}; all optional, combined with AND. */
+export interface ListJobsFilter {
+  queue?: string;
+  state?: JobState;
+  task?: string;
+  /** One job id (a string of digits). */
+  id?: string;
+  uniqueKey?: string;
+  groupKey?: string;
+  /** Created at or after. */
+  createdAfter?: Date;
+  /** Created before. */
+  createdBefore?: Date;
+  /** Keyset pagination: only jobs with a smaller id (pass the last id of the previous page). */
+  beforeId?: string;
+}
+
 /**
- * Newest jobs first from `sluice.all_jobs` (pending, running, finished and dead), optionally of
- * one queue and/or state. Default limit 50.
+ * Newest jobs first from `sluice.all_jobs` (pending, running, finished and dead), filtered by
+ * queue, state, task, id, unique key, group key and creation time; `beforeId` pages. Default
+ * limit 50.
  * @example const dead = await listJobs({ db: pool, queue: 'mail', state: 'dead', limit: 10 });
+ * @example const next = await listJobs({ db: pool, queue: 'mail', beforeId: page.at(-1)!.id });
  */
 export async function listJobs(
-  options: Target & { queue?: string; state?: JobState; limit?: number },
+  options: Target & ListJobsFilter & { limit?: number },
 ): Promise<JobInfo[]> {
+  for (const key of ['id', 'beforeId'] as const) {
+    const v = options[key];
+    if (v !== undefined && !/^\d{1,19}$/.test(v)) {
+      throw new InvalidOptionsError(key, `${JSON.stringify(v)} is not a job id`);
+    }
+  }
   const rows = await jobList({ ...options, limit: options.limit ?? 50 });
   return rows.map(toJobInfo);
 }

@@ -213,6 +213,17 @@ export interface MigrationTable {
   applied_at: Generated<Timestamp>;
 }
 
+/** `sluice.audit`: operator actions (the dashboard's), one row each (migration 0014). */
+export interface AuditTable {
+  id: Generated<string>;
+  at: Generated<Timestamp>;
+  actor: string;
+  action: string;
+  target: string | null;
+  filter: Json;
+  count: number | null;
+}
+
 /** `sluice.queue_stats`: per-queue counts. */
 export interface QueueStatsView {
   queue: string;
@@ -280,6 +291,7 @@ export interface SluiceDatabase {
   'sluice.event_listener': EventListenerTable;
   'sluice.leader': LeaderTable;
   'sluice.queue_rate': QueueRateTable;
+  'sluice.audit': AuditTable;
   'sluice.history_partitions': HistoryPartitionsView;
   'sluice.queue_stats': QueueStatsView;
   'sluice.all_jobs': AllJobsView;

@@ -69,15 +69,48 @@ export async function jobHistoryCountCompletedSince(
 
 export type { JobRow } from './job-read.js';
 
-/** Newest jobs first from `all_jobs`, optionally of one queue and/or state. */
+/** Filters of {@link jobList}; each is skipped when null. */
+export interface JobListFilter {
+  queue?: string | null;
+  state?: JobState | null;
+  task?: string | null;
+  id?: string | null;
+  uniqueKey?: string | null;
+  groupKey?: string | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+  /** Keyset cursor: only ids below this one (the last id of the previous page). */
+  beforeId?: string | null;
+}
+
+/**
+ * Newest jobs first from `all_jobs`, filtered. Each branch of the view walks its id index
+ * backwards (a merge append), so a page costs its LIMIT plus the rows the filters skip.
+ */
 export async function jobList(
-  t: AdminTarget & { queue?: string | null; state?: JobState | null; limit: number },
+  t: AdminTarget & JobListFilter & { limit: number },
 ): Promise<JobRow[]> {
   const { rows } = await run(t).query<JobRow>(
     `SELECT * FROM sluice.all_jobs
      WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR state = $2)
-     ORDER BY id DESC LIMIT $3`,
-    [t.queue ?? null, t.state ?? null, t.limit],
+       AND ($3::text IS NULL OR task = $3) AND ($4::bigint IS NULL OR id = $4)
+       AND ($5::text IS NULL OR unique_key = $5) AND ($6::text IS NULL OR group_key = $6)
+       AND ($7::timestamptz IS NULL OR created_at >= $7)
+       AND ($8::timestamptz IS NULL OR created_at < $8)
+       AND ($9::bigint IS NULL OR id < $9)
+     ORDER BY id DESC LIMIT $10`,
+    [
+      t.queue ?? null,
+      t.state ?? null,
+      t.task ?? null,
+      t.id ?? null,
+      t.uniqueKey ?? null,
+      t.groupKey ?? null,
+      t.createdAfter ?? null,
+      t.createdBefore ?? null,
+      t.beforeId ?? null,
+      t.limit,
+    ],
   );
   return rows;
 }
@@ -101,15 +134,33 @@ export async function jobRetry(t: AdminTarget & { id: string }): Promise<boolean
 /** A row of `dead_letter`. */
 export type DeadLetterRow = Selected<DeadLetterTable>;
 
-/** Newest dead letters first, optionally of one queue and/or task. */
+/**
+ * Newest dead letters first, optionally of one queue and/or task, failed at or after `since`;
+ * `before` is the keyset cursor (failed_at and id of the previous page's last row).
+ */
 export async function deadLetterList(
-  t: AdminTarget & { queue?: string | null; task?: string | null; limit: number },
+  t: AdminTarget & {
+    queue?: string | null;
+    task?: string | null;
+    since?: Date | null;
+    before?: { failedAt: Date; id: string } | null;
+    limit: number;
+  },
 ): Promise<DeadLetterRow[]> {
   const { rows } = await run(t).query<DeadLetterRow>(
     `SELECT * FROM sluice.dead_letter
      WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR task = $2)
-     ORDER BY failed_at DESC, id DESC LIMIT $3`,
-    [t.queue ?? null, t.task ?? null, t.limit],
+       AND ($3::timestamptz IS NULL OR failed_at >= $3)
+       AND ($4::timestamptz IS NULL OR (failed_at, id) < ($4, $5::bigint))
+     ORDER BY failed_at DESC, id DESC LIMIT $6`,
+    [
+      t.queue ?? null,
+      t.task ?? null,
+      t.since ?? null,
+      t.before?.failedAt ?? null,
+      t.before?.id ?? null,
+      t.limit,
+    ],
   );
   return rows;
 }
@@ -145,14 +196,23 @@ export async function deadLetterReplayMany(
   return rows[0]?.n ?? 0;
 }
 
-/** Deletes dead letters of a queue and/or failed before a time (all when both are null). */
+/**
+ * Deletes dead letters of a queue and/or task, failed before `before` and/or at or after `since`
+ * (all when every filter is null).
+ */
 export async function deadLetterPurge(
-  t: AdminTarget & { queue?: string | null; before?: Date | null },
+  t: AdminTarget & {
+    queue?: string | null;
+    task?: string | null;
+    before?: Date | null;
+    since?: Date | null;
+  },
 ): Promise<number> {
   const { rowCount } = await run(t).query(
     `DELETE FROM sluice.dead_letter
-     WHERE ($1::text IS NULL OR queue = $1) AND ($2::timestamptz IS NULL OR failed_at < $2)`,
-    [t.queue ?? null, t.before ?? null],
+     WHERE ($1::text IS NULL OR queue = $1) AND ($2::timestamptz IS NULL OR failed_at < $2)
+       AND ($3::text IS NULL OR task = $3) AND ($4::timestamptz IS NULL OR failed_at >= $4)`,
+    [t.queue ?? null, t.before ?? null, t.task ?? null, t.since ?? null],
   );
   return rowCount;
 }
