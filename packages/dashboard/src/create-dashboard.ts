@@ -205,15 +205,15 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   });
 
   routes.get('/assets/app.css', (c) => {
-    c.header('Cache-Control', 'public, max-age=3600');
+    c.header('Cache-Control', 'private, max-age=3600');
     return c.body(CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' });
   });
   routes.get('/assets/favicon.svg', (c) => {
-    c.header('Cache-Control', 'public, max-age=86400');
+    c.header('Cache-Control', 'private, max-age=86400');
     return c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml' });
   });
   routes.get('/assets/app.js', (c) => {
-    c.header('Cache-Control', 'public, max-age=3600');
+    c.header('Cache-Control', 'private, max-age=3600');
     return c.body(JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8' });
   });
 
