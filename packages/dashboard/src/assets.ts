@@ -54,7 +54,7 @@ td.wrap { white-space: normal; max-width: 420px; overflow-wrap: anywhere; }
   font-weight: 600; border: 1px solid transparent; }
 .b-pending { color: var(--info); background: color-mix(in srgb, var(--info) 12%, transparent); }
 .b-running { color: var(--warn); background: color-mix(in srgb, var(--warn) 14%, transparent); }
-.b-blocked, .b-cancelled, .b-disabled, .b-stale { color: var(--idle);
+.b-blocked, .b-cancelled, .b-expired, .b-disabled, .b-stale { color: var(--idle);
   background: color-mix(in srgb, var(--idle) 14%, transparent); }
 .b-completed, .b-active, .b-enabled, .b-live, .b-leader { color: var(--ok);
   background: color-mix(in srgb, var(--ok) 13%, transparent); }
@@ -84,6 +84,9 @@ button.small { font-size: 12px; padding: 2px 8px; }
   background: color-mix(in srgb, var(--ok) 8%, transparent); }
 .flash.bad { color: var(--bad); border-color: color-mix(in srgb, var(--bad) 40%, transparent);
   background: color-mix(in srgb, var(--bad) 8%, transparent); }
+ul.flow-tree, ul.flow-tree ul { list-style: none; margin: 0; padding-left: 18px; }
+ul.flow-tree { padding-left: 0; }
+ul.flow-tree li { margin: 4px 0; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 0; }
 dl.kv dt { color: var(--muted); }
 dl.kv dd { margin: 0; font-variant-numeric: tabular-nums; }

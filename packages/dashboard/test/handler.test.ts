@@ -309,3 +309,38 @@ describe('actions', () => {
     }
   });
 });
+
+describe('flows on the job page', () => {
+  it('a flow member shows the tree of what waits for what, with links and states', async () => {
+    await db.current.pool.query(`SELECT sluice.create_queue('flowdash')`);
+    const { rows } = await db.current.pool.query<{ ref: string; id: string }>(
+      `SELECT ref, id::text FROM sluice.enqueue_flow($1::jsonb)`,
+      [
+        JSON.stringify([
+          { ref: 'charge', task: 'charge', queue: 'flowdash' },
+          { ref: 'reserve', task: 'reserve', queue: 'flowdash' },
+          {
+            ref: 'ship',
+            task: 'ship',
+            queue: 'flowdash',
+            depends_on: [{ ref: 'charge' }, { ref: 'reserve' }],
+          },
+        ]),
+      ],
+    );
+    const id = Object.fromEntries(rows.map((r) => [r.ref, r.id]));
+    const p = await admin.get(`/jobs/${id.charge}`);
+    expect(p.status).toBe(200);
+    expect(p.text).toContain(`Flow <span class="mono">${id.charge}</span> (3 jobs)`);
+    const tree = p.text.slice(p.text.indexOf('class="flow-tree"'));
+    // ship (nobody waits for it) first, then what it waits for, each linked.
+    const order = [...tree.matchAll(/href="\/jobs\/(\d+)"/g)].map((m) => m[1]);
+    expect(order.slice(0, 3)).toEqual([id.ship, id.charge, id.reserve]);
+    expect(tree).toMatch(
+      /ship <span class="muted">\[flowdash\]<\/span> <span class="badge b-blocked">blocked/,
+    );
+    expect(tree).toContain('← this job');
+    const plain = await admin.get(`/jobs/${ids.keyed}`);
+    expect(plain.text).not.toContain('flow-tree');
+  });
+});

@@ -5,6 +5,7 @@ import { actionButton, badge, between, href, prettyJson, utc, when } from '../fo
 import { html, type SafeHtml } from '../html.js';
 import { HttpError, type PageContext } from '../page-context.js';
 import { parseId } from '../params.js';
+import { flowSection } from './flow-tree.js';
 
 interface AttemptError {
   attempt?: number;
@@ -35,6 +36,7 @@ export async function jobPage(
   const dead =
     job.state === 'dead' ? await getDeadLetter({ db: ctx.db, schema: ctx.schema, id }) : undefined;
   const errors = job.errors.map(asError);
+  const flow = await flowSection(ctx, id, job.flowId);
   const isLive = job.state === 'pending' || job.state === 'running' || job.state === 'blocked';
   const actions = html`<span class="actions">
     ${job.state === 'pending' ? actionButton(ctx, `/jobs/${id}/retry`, 'Run now', { kind: 'primary' }) : ''}
@@ -103,6 +105,7 @@ export async function jobPage(
         ${kv(timings)}
       </div>
     </div>
+    ${flow}
     <h2>Progress</h2>
     <div class="panel">
       ${
