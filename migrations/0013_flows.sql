@@ -372,10 +372,11 @@ BEGIN
   RETURN n;
 END $$;
 
--- Moves unstarted jobs past their expires_at to history as expired (the leader runs this; a
--- worker that claims one finishes it the same way instead of running it). Returns how many.
-CREATE FUNCTION sluice.expire_jobs(max_jobs integer DEFAULT 1000) RETURNS integer
-LANGUAGE plpgsql AS $$
+-- Moves unstarted jobs past their expires_at to history as expired (the leader runs this queue
+-- by queue; a worker that claims one finishes it the same way instead of running it). Returns
+-- how many.
+CREATE FUNCTION sluice.expire_jobs(max_jobs integer DEFAULT 1000, only_queue text DEFAULT NULL)
+RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   n integer;
   with_deps bigint[];
@@ -383,6 +384,7 @@ BEGIN
   WITH due AS (
     SELECT j.id, j.queue FROM sluice.job j
     WHERE j.expires_at <= now() AND j.state IN ('pending', 'blocked')
+      AND (only_queue IS NULL OR j.queue = only_queue)
     ORDER BY j.expires_at LIMIT max_jobs
     FOR UPDATE SKIP LOCKED
   ), gone AS (

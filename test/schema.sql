@@ -579,10 +579,10 @@ BEGIN
 END $$;
 
 --
--- Name: expire_jobs(integer); Type: FUNCTION; Schema: sluice; Owner: -
+-- Name: expire_jobs(integer, text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
-CREATE FUNCTION sluice.expire_jobs(max_jobs integer DEFAULT 1000) RETURNS integer
+CREATE FUNCTION sluice.expire_jobs(max_jobs integer DEFAULT 1000, only_queue text DEFAULT NULL::text) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -592,6 +592,7 @@ BEGIN
   WITH due AS (
     SELECT j.id, j.queue FROM sluice.job j
     WHERE j.expires_at <= now() AND j.state IN ('pending', 'blocked')
+      AND (only_queue IS NULL OR j.queue = only_queue)
     ORDER BY j.expires_at LIMIT max_jobs
     FOR UPDATE SKIP LOCKED
   ), gone AS (

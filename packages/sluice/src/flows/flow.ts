@@ -136,6 +136,11 @@ export class Flow {
     return this.#members.length;
   }
 
+  /** The queues its members live in (a cluster router keeps a flow on one cluster). */
+  get queues(): string[] {
+    return [...new Set(this.#members.map((m) => m.queue))];
+  }
+
   /** Adds a member; its payload is checked against the task's schema now. */
   add<S extends z.ZodType>(task: Task<S>, payload: z.input<S>, options?: FlowJobOptions): FlowJob {
     if (this.#members.length >= MAX_FLOW_MEMBERS) {

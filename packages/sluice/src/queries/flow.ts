@@ -207,11 +207,11 @@ export async function jobExpireClaimed(
   return rows.length > 0;
 }
 
-/** The leader's sweep of unstarted jobs past their expiry (see sluice.expire_jobs). */
-export async function jobsExpire(db: Executor, schema: string, limit: number) {
+/** The leader's sweep of one queue's unstarted jobs past their expiry (sluice.expire_jobs). */
+export async function jobsExpire(db: Executor, schema: string, queue: string, limit: number) {
   const { rows } = await db.query<{ n: number }>(
-    inSchema(`SELECT sluice.expire_jobs($1) AS n`, schema),
-    [limit],
+    inSchema(`SELECT sluice.expire_jobs($1, $2) AS n`, schema),
+    [limit, queue],
   );
   return rows[0]?.n ?? 0;
 }

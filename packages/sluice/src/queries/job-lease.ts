@@ -88,13 +88,15 @@ export async function jobProgressSet(
 // were counted at claim, so a job that kills its process every time still reaches dead letters
 // after max_attempts. Only running rows are read (the partial job_running_idx of each partition),
 // so the worker check costs one primary-key probe per running row, not a scan of the backlog.
+// One queue per statement: every locking statement stays on one partition (and one shard of a
+// Postgres distributed by queue).
 const JOB_RESCUE_EXPIRED = `
 WITH expired AS (
   SELECT j.id, j.queue,
     CASE WHEN j.lease_expires_at < now() THEN 'lease expired: the worker stopped heartbeating'
       ELSE 'worker gone: it stopped or was removed as stale while holding the job' END AS why
   FROM sluice.job j
-  WHERE j.state = 'running' AND (j.lease_expires_at < now()
+  WHERE j.queue = $3 AND j.state = 'running' AND (j.lease_expires_at < now()
     OR NOT EXISTS (SELECT 1 FROM sluice.worker w WHERE w.id = j.worker_id))
   ORDER BY j.lease_expires_at
   LIMIT $1
@@ -131,7 +133,7 @@ UNION ALL SELECT id, queue, task, attempt, outcome FROM buried`;
 export async function jobRescueExpired(
   db: Executor,
   schema: string,
-  p: { limit: number; backoffMs: number },
+  p: { queue: string; limit: number; backoffMs: number },
 ) {
   const { rows } = await db.query<{
     id: string;
@@ -139,6 +141,6 @@ export async function jobRescueExpired(
     task: string;
     attempt: number;
     outcome: 'retried' | 'dead';
-  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit, p.backoffMs]);
+  }>(inSchema(JOB_RESCUE_EXPIRED, schema), [p.limit, p.backoffMs, p.queue]);
   return rows;
 }

@@ -49,6 +49,14 @@ export async function queueGet(db: Executor, schema: string, name: string) {
   return rows[0];
 }
 
+/** Every queue's name: the leader's per-queue passes walk them. */
+export async function queueNames(db: Executor, schema: string) {
+  const { rows } = await db.query<{ name: string }>(
+    inSchema(`SELECT name FROM sluice.queue ORDER BY name`, schema),
+  );
+  return rows.map((r) => r.name);
+}
+
 export async function queueList(db: Executor, schema: string) {
   const { rows } = await db.query<QueueRow>(
     inSchema(`SELECT ${COLUMNS} FROM sluice.queue ORDER BY name`, schema),

@@ -3,6 +3,7 @@
 // A worker that fails to renew steps down at once and stops its services, so two leaders never
 // act on purpose at the same time; the services are written to be safe if they briefly do.
 import { jobsExpire } from '../queries/flow.js';
+import { queueNames } from '../queries/queue.js';
 import type { Executor } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
 import { jobRescueExpired } from '../queries/job-lease.js';
@@ -102,20 +103,27 @@ export class Leader {
     try {
       // Stale workers first: their jobs are then rescued in this same pass, not after their leases.
       await workerDeleteStale(this.c.db, this.c.schema, this.c.staleWorkerMs);
-      for (;;) {
-        const rows = await jobRescueExpired(this.c.db, this.c.schema, {
-          limit: 1000,
-          backoffMs: this.c.rescueBackoffMs,
-        });
-        if (rows.length > 0) {
-          this.c.logger.warn({ count: rows.length }, 'rescued jobs with expired leases');
-          this.c.onRescued(rows);
+      // Queue by queue: each locking statement stays on one partition (and, on a Postgres
+      // distributed by queue, on one shard).
+      for (const queue of await queueNames(this.c.db, this.c.schema)) {
+        for (;;) {
+          const rows = await jobRescueExpired(this.c.db, this.c.schema, {
+            queue,
+            limit: 1000,
+            backoffMs: this.c.rescueBackoffMs,
+          });
+          if (rows.length > 0) {
+            this.c.logger.warn({ count: rows.length, queue }, 'rescued jobs with expired leases');
+            this.c.onRescued(rows);
+          }
+          if (rows.length < 1000) break;
         }
-        if (rows.length < 1000) break;
+        // Unstarted jobs past their expires_at: to history as expired, dependents by policy.
+        const expired = await jobsExpire(this.c.db, this.c.schema, queue, 1000);
+        if (expired > 0) {
+          this.c.logger.info({ count: expired, queue }, 'expired jobs that never started');
+        }
       }
-      // Unstarted jobs past their expires_at: to history as expired, dependents by their policy.
-      const expired = await jobsExpire(this.c.db, this.c.schema, 1000);
-      if (expired > 0) this.c.logger.info({ count: expired }, 'expired jobs that never started');
       await eventListenerDeleteStale(this.c.db, this.c.schema, 120_000);
     } catch (err) {
       this.c.logger.warn({ err }, 'rescue failed; will retry');
