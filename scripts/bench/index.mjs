@@ -12,6 +12,7 @@ import * as scenarioB from './scenarios/b-app-transaction.mjs';
 import * as scenarioC from './scenarios/c-drain.mjs';
 import * as scenarioD from './scenarios/d-idle-latency.mjs';
 import * as scenarioE from './scenarios/e-steady-load.mjs';
+import * as scenarioF from './scenarios/f-flows.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
@@ -19,7 +20,7 @@ import * as bullmqRedis from './systems/bullmq-redis.mjs';
 import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
 import * as bullmqPg from './systems/bullmq-pg.mjs';
 
-const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE];
+const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF];
 const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
@@ -40,6 +41,9 @@ const FULL = {
   eSeconds: 15,
   eProcs: 2,
   eWaitS: 15,
+  fFan: 10_000,
+  fChain: 1000,
+  fTimeoutS: 120,
 };
 const QUICK = {
   ...FULL,
@@ -54,11 +58,14 @@ const QUICK = {
   dCronTicks: 4,
   eSeconds: 5,
   eWaitS: 3,
+  fFan: 2000,
+  fChain: 200,
+  fTimeoutS: 30,
 };
 
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
-  --only A,C            scenarios to run (A B C D E)
+  --only A,C            scenarios to run (A B C D E F)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults (and durable, Sluice only)
   --md FILE             also write the Markdown report to FILE
