@@ -186,10 +186,14 @@ async function main() {
       Object.fromEntries(Object.entries(s.workerVariants).map(([k, v]) => [k, v.label])),
     ]),
   );
+  const flowLabels = Object.fromEntries(
+    systems.filter((s) => s.flows?.label).map((s) => [s.name, s.flows.label]),
+  );
   const md = markdown({
     results,
     env,
     sizes,
+    flows: flowLabels,
     mode:
       (opts.quick ? 'quick' : 'full') +
       (Object.keys(opts.sizes).length || opts.only || opts.systems || opts.variants

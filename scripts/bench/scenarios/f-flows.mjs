@@ -137,6 +137,7 @@ async function runShape({ serverUrl, sizes, record }, system, shape) {
   try {
     await (flows.install ?? system.install)(db.url, 'best');
     producer = await flows.openProducer(db.url);
+    await producer.ready?.(); // connected before the clock starts
     await settle(db.url);
     workers = await forkWorkers({
       system: system.name,
@@ -169,11 +170,12 @@ async function runShape({ serverUrl, sizes, record }, system, shape) {
         lastEnd = Math.max(lastEnd, e);
       }
     }
+    let firstStart = Infinity;
+    for (const v of t.start) if (!Number.isNaN(v)) firstStart = Math.min(firstStart, v);
     const complete = allStarted && ended === total;
     const { lat, violations, pending } = analyse(shape, n, t);
     const verified =
-      violations === 0 &&
-      (complete ? check.ok : check.duplicates === 0 && check.outOfRange === 0);
+      violations === 0 && (complete ? check.ok : check.duplicates === 0 && check.outOfRange === 0);
     const elapsedMs = complete ? lastEnd - t0 : waitedUntil - t0;
     const detail = {
       size: n,
@@ -182,7 +184,11 @@ async function runShape({ serverUrl, sizes, record }, system, shape) {
       elapsedMs,
       ended,
       orderViolations: violations,
+      // First handler start after the enqueue call began; the fastest release (for fan-out the
+      // first child's: p50/p99 there include waiting behind the other children).
+      firstStartMs: Number.isFinite(firstStart) ? firstStart - t0 : null,
       releases: lat.length,
+      minReleaseMs: lat.length ? Math.min(...lat) : null,
       pendingAtEnd: pending,
       ...check,
     };

@@ -222,6 +222,7 @@ export function makeAdapter({ name, kind }) {
           ...(children ? { children } : {}),
         });
         return {
+          ready: () => producer.waitUntilReady(),
           fanIn: (childSeqs, parentSeq) =>
             producer.add(
               node(

@@ -128,12 +128,12 @@ export async function prepareWorker({ url, variant, onJob }) {
  */
 export const flows = {
   label: 'flow() / chord() / chain() from `sluice`, one enqueue call per shape',
-  unavailable: () =>
-    typeof sluice.flow !== 'function' ? 'flows not built' : workerUnavailable(),
+  unavailable: () => (typeof sluice.flow !== 'function' ? 'flows not built' : workerUnavailable()),
   install,
   async openProducer(url) {
     const pool = new pg.Pool({ connectionString: url, max: 2 });
     return {
+      ready: () => pool.query('SELECT 1'),
       // One parent; its completion releases every child.
       async fanOut(parentSeq, childSeqs) {
         const f = sluice.flow();
