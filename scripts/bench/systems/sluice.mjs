@@ -132,6 +132,8 @@ export const flows = {
   install,
   async openProducer(url) {
     const pool = new pg.Pool({ connectionString: url, max: 2 });
+    // An idle connection killed from outside must not take the whole bench down.
+    pool.on('error', (err) => process.stderr.write(`[sluice producer pool] ${String(err)}\n`));
     return {
       ready: () => pool.query('SELECT 1'),
       // One parent; its completion releases every child.
