@@ -16,7 +16,7 @@ export const title = 'flows: fan-out 1→N, fan-in N→1, chain of M, end to end
  * steps 0..M-1 in order. `releases(t)` lists, from the first start (`t.start[seq]`) and end
  * (`t.end[seq]`) of each seq, every (dependency → dependent) release whose dependency ended.
  */
-const SHAPES = [
+export const SHAPES = [
   {
     key: 'fanOut',
     metric: 'fan-out 1→N',
@@ -69,7 +69,7 @@ function firstTimes(ledger, total) {
  * D), except the chain's one step in flight when time ran out (`frontier`), which is left out:
  * in a chain one release is always pending.
  */
-function analyse(shape, n, t) {
+export function analyse(shape, n, t) {
   const lat = [];
   let violations = 0;
   let pending = 0;
