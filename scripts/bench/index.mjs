@@ -14,6 +14,7 @@ import * as scenarioD from './scenarios/d-idle-latency.mjs';
 import * as scenarioE from './scenarios/e-steady-load.mjs';
 import * as scenarioS from './scenarios/s-scale.mjs';
 import * as scenarioK from './scenarios/k-soak.mjs';
+import * as scenarioF from './scenarios/f-flows.mjs';
 import * as graphileWorker from './systems/graphile-worker.mjs';
 import * as pgBoss from './systems/pg-boss.mjs';
 import * as sluice from './systems/sluice.mjs';
@@ -21,7 +22,16 @@ import * as bullmqRedis from './systems/bullmq-redis.mjs';
 import * as bullmqRedisAof from './systems/bullmq-redis-aof.mjs';
 import * as bullmqPg from './systems/bullmq-pg.mjs';
 
-const SCENARIOS = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioS, scenarioK];
+const SCENARIOS = [
+  scenarioA,
+  scenarioB,
+  scenarioC,
+  scenarioD,
+  scenarioE,
+  scenarioF,
+  scenarioS,
+  scenarioK,
+];
 const SYSTEMS = [sluice, graphileWorker, pgBoss, bullmqRedis, bullmqRedisAof, bullmqPg];
 
 const FULL = {
@@ -55,6 +65,9 @@ const FULL = {
   kHoldStartS: 120,
   kHoldMinutes: 10,
   kWindowS: 30,
+  fFan: 10_000,
+  fChain: 1000,
+  fTimeoutS: 120,
 };
 const QUICK = {
   ...FULL,
@@ -77,11 +90,14 @@ const QUICK = {
   kHoldStartS: 60,
   kHoldMinutes: 2,
   kWindowS: 15,
+  fFan: 2000,
+  fChain: 200,
+  fTimeoutS: 30,
 };
 
 const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs after pnpm build)
   --quick               small sizes (a couple of minutes)
-  --only A,C            scenarios to run (A B C D E S; K, the soak, only when named)
+  --only A,C            scenarios to run (A B C D E F S; K, the soak, only when named)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
   --variants best       worker variants: best, defaults (and durable, Sluice only)
   --md FILE             also write the Markdown report to FILE
@@ -208,10 +224,14 @@ async function main() {
       Object.fromEntries(Object.entries(s.workerVariants).map(([k, v]) => [k, v.label])),
     ]),
   );
+  const flowLabels = Object.fromEntries(
+    systems.filter((s) => s.flows?.label).map((s) => [s.name, s.flows.label]),
+  );
   const md = markdown({
     results,
     env,
     sizes,
+    flows: flowLabels,
     mode:
       (opts.quick ? 'quick' : 'full') +
       (Object.keys(opts.sizes).length || opts.only || opts.systems || opts.variants

@@ -212,11 +212,48 @@ function targets(results) {
         : 'missing figures',
     );
   }
+  for (const shape of ['fan-out 1→N', 'fan-in N→1', 'chain of M']) {
+    const rate = s('F', `${shape}: rate`, 1);
+    const p99 = s('F', `${shape}: release p99`, 1);
+    const peer = (system, metric) =>
+      find(
+        results,
+        (r) =>
+          r.system === system && r.scenario === 'F' && r.metric === metric && r.variant === 'best',
+      );
+    const naOf = (system) =>
+      results.find(
+        (r) => r.system === system && r.scenario === 'F' && r.metric === `${shape}: rate` && r.na,
+      );
+    const bull = peer('bullmq-pg', `${shape}: rate`);
+    const boss = peer('pg-boss', `${shape}: rate`);
+    const checks = [];
+    const parts = [];
+    if (rate && bull) {
+      checks.push(rate.value >= 5 * bull.value);
+      parts.push(`${x(rate.value, bull.value)} bullmq-pg`);
+    } else if (naOf('bullmq-pg')) parts.push('bullmq-pg: not expressible');
+    if (rate && boss) {
+      checks.push(rate.value > boss.value);
+      parts.push(`${x(rate.value, boss.value)} pg-boss`);
+    } else if (naOf('pg-boss')) parts.push('pg-boss: not expressible');
+    if (p99) {
+      checks.push(p99.value <= 20);
+      parts.push(`release p99 ${round(p99.value)} ms`);
+    }
+    const first = s('F', `${shape}: first release`, 1);
+    if (first) parts.push(`first release ${round(first.value)} ms (not part of the check)`);
+    line(
+      `F ${shape} (issue 12): ≥ 5× BullMQ flows on PostgreSQL, faster than pg-boss dependsOn, release p99 ≤ 20 ms (idle worker)`,
+      rate && p99 && checks.length ? checks.every(Boolean) : undefined,
+      rate && p99 ? parts.join(', ') : 'missing figures',
+    );
+  }
   return out;
 }
 
 /** The Markdown report: environment, one table row per result, targets. */
-export function markdown({ results, env, sizes, mode, variants, startedAt, elapsedS }) {
+export function markdown({ results, env, sizes, mode, variants, flows = {}, startedAt, elapsedS }) {
   const lines = [];
   lines.push(`# Sluice bench — ${mode} run, ${startedAt}, ${Math.round(elapsedS)} s`);
   lines.push('');
@@ -242,6 +279,13 @@ export function markdown({ results, env, sizes, mode, variants, startedAt, elaps
     lines.push(
       `- ${system} variants: ${Object.entries(v)
         .map(([k, label]) => `**${k}**: ${label}`)
+        .join('; ')}`,
+    );
+  }
+  if (results.some((r) => r.scenario === 'F') && Object.keys(flows).length) {
+    lines.push(
+      `- F flow APIs (best worker variant only): ${Object.entries(flows)
+        .map(([system, label]) => `**${system}**: ${label}`)
         .join('; ')}`,
     );
   }
@@ -276,7 +320,7 @@ export function markdown({ results, env, sizes, mode, variants, startedAt, elaps
   lines.push('');
   lines.push('↑ higher is better, ↓ lower is better. Ratios are value ÷ reference value.');
   lines.push('');
-  lines.push('| Target (issue 4) | Status | From this run |');
+  lines.push('| Target (issues 4, 12) | Status | From this run |');
   lines.push('|---|---|---|');
   lines.push(...targets(results));
   lines.push('');

@@ -1,15 +1,25 @@
 // A worker process for one system and variant. Protocol over IPC: → ready; start → started,
 // then progress every 20 ms; stop → ledger (payload seqs run, and handler start times), exit.
+// Mode `flows` (scenario F) builds the system's flow worker (`flows.prepareWorker`), whose
+// handlers also note their end time (`ends`, aligned with `seqs`).
 import { nowMs } from './lib.mjs';
 
-const [systemName, variant, url, wantTimes] = process.argv.slice(2);
+const [systemName, variant, url, wantTimes, mode] = process.argv.slice(2);
 const recordTimes = wantTimes === '1';
 const seqs = [];
 const starts = [];
+const ends = [];
 
+/** Notes a handler start; returns the run's index for onEnd. */
 function onJob(seq) {
   seqs.push(seq);
   if (recordTimes) starts.push(nowMs());
+  return seqs.length - 1;
+}
+
+/** Notes the end of the handler run `index` (flows mode only). */
+function onEnd(index) {
+  ends[index] = nowMs();
 }
 
 function fail(err) {
@@ -24,7 +34,10 @@ let worker;
 let timer;
 try {
   const adapter = await import(`./systems/${systemName}.mjs`);
-  worker = await adapter.prepareWorker({ url, variant, onJob });
+  worker =
+    mode === 'flows'
+      ? await adapter.flows.prepareWorker({ url, variant, onJob, onEnd })
+      : await adapter.prepareWorker({ url, variant, onJob });
   process.send({ type: 'ready' });
 } catch (err) {
   fail(err);
@@ -39,7 +52,7 @@ process.on('message', (msg) => {
   } else if (msg.type === 'stop') {
     clearInterval(timer);
     worker.stop().then(() => {
-      process.send({ type: 'ledger', seqs, starts }, () => process.exit(0));
+      process.send({ type: 'ledger', seqs, starts, ends }, () => process.exit(0));
     }, fail);
   }
 });

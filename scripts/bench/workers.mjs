@@ -37,11 +37,11 @@ function waitFor(child, type, timeoutMs) {
  * Forks `procs` worker processes of one system/variant and waits until each is ready (modules
  * loaded, connected where the system allows it without claiming jobs).
  */
-export async function forkWorkers({ system, variant, url, procs, recordTimes }) {
+export async function forkWorkers({ system, variant, url, procs, recordTimes, mode = 'jobs' }) {
   const children = [];
   const progress = [];
   for (let i = 0; i < procs; i++) {
-    const child = fork(CHILD, [system, variant, url, recordTimes ? '1' : '0'], {
+    const child = fork(CHILD, [system, variant, url, recordTimes ? '1' : '0', mode], {
       stdio: ['ignore', 2, 2, 'ipc'],
     });
     progress.push(0);
@@ -77,6 +77,8 @@ export async function forkWorkers({ system, variant, url, procs, recordTimes }) 
         return {
           seqs: all.flatMap((l) => l.seqs),
           starts: all.flatMap((l) => l.starts),
+          // Handler end times, aligned with seqs (flows mode; null where a run never ended).
+          ends: all.flatMap((l) => Array.from(l.seqs, (_, i) => l.ends?.[i] ?? null)),
         };
       } finally {
         killAll();

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue, Worker, createPostgresBackend, withBackend } from 'bullmq';
+import { FlowProducer, Queue, Worker, createPostgresBackend, withBackend } from 'bullmq';
 import IORedis from 'ioredis';
 import pg from 'pg';
 
@@ -87,7 +87,7 @@ function urlOf(client) {
  */
 export function makeAdapter({ name, kind }) {
   const isPg = kind === 'pg';
-  const classes = isPg ? withBackend(createPostgresBackend) : { Queue, Worker };
+  const classes = isPg ? withBackend(createPostgresBackend) : { Queue, Worker, FlowProducer };
   const connection = (url) => {
     if (isPg) return url;
     return new IORedis({
@@ -184,6 +184,84 @@ export function makeAdapter({ name, kind }) {
           if (!isPg) conn.disconnect();
         },
       };
+    },
+
+    /**
+     * Scenario F: FlowProducer.add, one call per shape. A BullMQ job has at most one parent
+     * (`opts.parent` names one job) and a parent runs after its children, so fan-in and chain
+     * are trees (the chain nested M deep, its first step the deepest child); fan-out, N jobs
+     * waiting for one job, has no form.
+     */
+    flows: {
+      label: 'FlowProducer.add, one call per shape (trees: a parent runs after its children)',
+      unavailable: () => null,
+      na: {
+        fanOut:
+          'not expressible: a BullMQ job has at most one parent (opts.parent), so N jobs cannot wait for one job',
+      },
+      async install(url) {
+        if (kind === 'redis-aof') await startAofRedis();
+        if (isPg) {
+          const q = new classes.Queue(queueName(url), {
+            connection: { connectionString: url, migrate: true },
+          });
+          await q.waitUntilReady?.();
+          await q.close();
+        }
+      },
+      async openProducer(url) {
+        if (kind === 'redis-aof') await startAofRedis();
+        const conn = connection(url);
+        const producer = new classes.FlowProducer({ connection: conn });
+        const queue = queueName(url);
+        const node = (seq, children) => ({
+          name: 'noop',
+          queueName: queue,
+          data: { seq },
+          opts: jobOptions,
+          ...(children ? { children } : {}),
+        });
+        return {
+          ready: () => producer.waitUntilReady(),
+          fanIn: (childSeqs, parentSeq) =>
+            producer.add(
+              node(
+                parentSeq,
+                childSeqs.map((seq) => node(seq)),
+              ),
+            ),
+          chain: (seqs) => {
+            let tree;
+            for (const seq of seqs) tree = node(seq, tree ? [tree] : undefined);
+            return producer.add(tree);
+          },
+          close: async () => {
+            await producer.close();
+            if (!isPg) conn.disconnect();
+          },
+        };
+      },
+      async prepareWorker({ url, onJob, onEnd }) {
+        const { options } = workerVariants.best;
+        let worker;
+        const conn = connection(url);
+        return {
+          async start() {
+            worker = new classes.Worker(
+              queueName(url),
+              async (job) => {
+                onEnd(onJob(job.data.seq));
+              },
+              { connection: conn, ...options },
+            );
+            await worker.waitUntilReady();
+          },
+          stop: async () => {
+            await worker?.close();
+            if (!isPg) conn.disconnect();
+          },
+        };
+      },
     },
   };
 }

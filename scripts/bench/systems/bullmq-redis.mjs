@@ -3,4 +3,4 @@ import { makeAdapter } from './bullmq-common.mjs';
 
 const a = makeAdapter({ name: 'bullmq-redis', kind: 'redis' });
 export const { name, producerVariants, workerVariants, workerUnavailable } = a;
-export const { install, openProducer, unfinished, stored, prepareWorker } = a;
+export const { install, openProducer, unfinished, stored, prepareWorker, flows } = a;

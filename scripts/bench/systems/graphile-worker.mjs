@@ -92,3 +92,9 @@ export async function prepareWorker({ url, variant, onJob }) {
     stop: () => runner?.stop(),
   };
 }
+
+/** Scenario F: graphile-worker has no dependencies between jobs. */
+export const flows = {
+  unavailable: () =>
+    'graphile-worker 0.18 has no job dependencies (a task can only add its successors itself)',
+};

@@ -115,3 +115,59 @@ export async function prepareWorker({ url, variant, onJob }) {
     stop: () => boss.stop({ graceful: true, timeout: 10_000 }),
   };
 }
+
+/**
+ * Scenario F: pg-boss 12 flows, `boss.flow(jobs)` with `dependsOn` refs, one call per shape (one
+ * transaction). pg-boss completes jobs without touching their dependents: a background resolver
+ * (its "Navigator", in every supervising instance, gated cluster-wide) unblocks them every
+ * `flowIntervalSeconds` (default 5 s, documented minimum 1 s), so the worker runs it at 1 s.
+ */
+export const flows = {
+  label:
+    'boss.flow() with dependsOn refs, one call per shape; worker = best + flowIntervalSeconds 1 ' +
+    '(the minimum; its resolver unblocks dependents only on that tick)',
+  unavailable: () => null,
+  install: (url) => install(url, 'best'),
+  async openProducer(url) {
+    const boss = quiet(
+      new PgBoss({ connectionString: url, max: 2, supervise: false, schedule: false }),
+    );
+    await boss.start();
+    const job = (seq, dependsOn) => ({
+      ref: String(seq),
+      name: QUEUE,
+      data: { seq },
+      ...(dependsOn ? { dependsOn } : {}),
+    });
+    return {
+      fanOut: (parentSeq, childSeqs) =>
+        boss.flow([job(parentSeq), ...childSeqs.map((seq) => job(seq, [String(parentSeq)]))]),
+      fanIn: (childSeqs, parentSeq) =>
+        boss.flow([
+          ...childSeqs.map((seq) => job(seq)),
+          job(
+            parentSeq,
+            childSeqs.map((seq) => String(seq)),
+          ),
+        ]),
+      chain: (seqs) =>
+        boss.flow(seqs.map((seq, i) => job(seq, i > 0 ? [String(seqs[i - 1])] : undefined))),
+      close: () => boss.stop({ graceful: false }),
+    };
+  },
+  async prepareWorker({ url, onJob, onEnd }) {
+    const v = workerVariants.best;
+    const boss = quiet(new PgBoss({ connectionString: url, ...v.boss, flowIntervalSeconds: 1 }));
+    await boss.start();
+    return {
+      async start() {
+        await boss.work(QUEUE, v.work, async (jobs) => {
+          // The batch is the handler: every job in it ends when the batch does.
+          const runs = jobs.map((job) => onJob(job.data.seq));
+          for (const i of runs) onEnd(i);
+        });
+      },
+      stop: () => boss.stop({ graceful: true, timeout: 10_000 }),
+    };
+  },
+};

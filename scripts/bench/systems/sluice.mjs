@@ -121,3 +121,52 @@ export async function prepareWorker({ url, variant, onJob }) {
     stop: () => worker.stop({ graceMs: 5000 }),
   };
 }
+
+/**
+ * Scenario F: each shape written with the flow API in one call (one sluice.enqueue_flow
+ * statement), run by the same no-op task, whose handler notes its start and its end.
+ */
+export const flows = {
+  label: 'flow() / chord() / chain() from `sluice`, one enqueue call per shape',
+  unavailable: () => (typeof sluice.flow !== 'function' ? 'flows not built' : workerUnavailable()),
+  install,
+  async openProducer(url) {
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    // An idle connection killed from outside must not take the whole bench down.
+    pool.on('error', (err) => process.stderr.write(`[sluice producer pool] ${String(err)}\n`));
+    return {
+      ready: () => pool.query('SELECT 1'),
+      // One parent; its completion releases every child.
+      async fanOut(parentSeq, childSeqs) {
+        const f = sluice.flow();
+        const parent = f.add(noop, { seq: parentSeq });
+        for (const seq of childSeqs) f.add(noop, { seq }, { dependsOn: [parent] });
+        await f.enqueue({ db: pool });
+      },
+      // N children, then a parent that waits for all of them (a chord).
+      async fanIn(childSeqs, parentSeq) {
+        await sluice
+          .chord(
+            childSeqs.map((seq) => sluice.step(noop, { seq })),
+            sluice.step(noop, { seq: parentSeq }),
+          )
+          .enqueue({ db: pool });
+      },
+      async chain(seqs) {
+        await sluice.chain(seqs.map((seq) => sluice.step(noop, { seq }))).enqueue({ db: pool });
+      },
+      close: () => pool.end(),
+    };
+  },
+  async prepareWorker({ url, variant, onJob, onEnd }) {
+    const { options } = workerVariants[variant];
+    const worker = sluice.createWorker({
+      db: url,
+      tasks: [noop.handle((payload) => onEnd(onJob(payload.seq)))],
+      logger: quietLogger,
+      ...options,
+    });
+    worker.on('error', (err) => process.stderr.write(`[sluice worker error] ${String(err)}\n`));
+    return { start: () => worker.start(), stop: () => worker.stop({ graceMs: 5000 }) };
+  },
+};
