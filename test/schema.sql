@@ -1172,7 +1172,8 @@ CREATE TABLE sluice.job_dependency (
     finished_at timestamp with time zone,
     CONSTRAINT job_dependency_on_failure_check CHECK ((on_failure = ANY (ARRAY['fail'::text, 'ignore'::text, 'cancel'::text]))),
     CONSTRAINT job_dependency_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'dead'::text, 'cancelled'::text, 'expired'::text])))
-);
+)
+WITH (fillfactor='70');
 
 --
 -- Name: flow_members; Type: VIEW; Schema: sluice; Owner: -
