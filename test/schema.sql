@@ -80,6 +80,7 @@ CREATE FUNCTION sluice.cancel_job(id bigint, reason text DEFAULT 'cancelled'::te
 DECLARE
   moved integer;
   has_deps boolean;
+  job_queue text;
 BEGIN
   WITH gone AS (
     DELETE FROM sluice.job j WHERE j.id = cancel_job.id AND j.state IN ('pending', 'blocked')
@@ -92,11 +93,14 @@ BEGIN
       g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
       cancel_job.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents, g.run_options
     FROM gone g
-  RETURNING has_dependents INTO has_deps;
+  RETURNING has_dependents, queue INTO has_deps, job_queue;
   GET DIAGNOSTICS moved = ROW_COUNT;
   IF moved > 0 THEN
     IF has_deps THEN
       PERFORM sluice.release_dependents(ARRAY[cancel_job.id], 'cancelled');
+    END IF;
+    IF EXISTS (SELECT 1 FROM sluice.event_listener) THEN
+      PERFORM pg_notify('sluice:done', 'cancelled|' || job_queue || '|' || cancel_job.id);
     END IF;
     RETURN true;
   END IF;

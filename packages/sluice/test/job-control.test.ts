@@ -149,4 +149,24 @@ describe('job events across processes', () => {
     expect(heard).toContainEqual(['retried', b]);
     await events.stop();
   });
+
+  it('job events deliver cancelled: a waiting job cancelled by cancelJob and a running one cancelled by its handler', async () => {
+    const { listenJobEvents } = await import('sluice');
+    const events = await listenJobEvents({ db: db.current.url });
+    const heard: string[] = [];
+    events.on('cancelled', ({ id, queue }: { id: string; queue: string }) =>
+      heard.push(`${queue}:${id}`),
+    );
+    const task = defineTask({ name: 'cancel-events', schema: z.object({ stop: z.boolean() }) });
+    const waiting = await enqueue(task, { stop: false }, { db: db.current.pool, delayMs: 60_000 });
+    expect(await cancelJob({ db: db.current.pool, id: waiting.id })).toBe(true);
+    await start({
+      tasks: [task.handle(({ stop }) => (stop ? cancel('no longer needed') : 'ran'))],
+    });
+    const running = await enqueue(task, { stop: true }, { db: db.current.pool });
+    await eventually(() =>
+      expect(heard.sort()).toEqual([`default:${running.id}`, `default:${waiting.id}`].sort()),
+    );
+    await events.stop();
+  });
 });

@@ -273,8 +273,12 @@ WITH gone AS (
 ), released AS (
   SELECT sluice.release_dependents(array_agg(k.id), 'cancelled') FROM kept k
   WHERE k.has_dependents HAVING count(*) > 0
+), notified AS (
+  -- Job events (listenJobEvents, waitForJob), only while a producer listens.
+  SELECT pg_notify('sluice:done', 'cancelled|' || $1 || '|' || k.id) FROM kept k
+  WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
 )
-SELECT id FROM kept WHERE (SELECT count(*) FROM released) >= 0`;
+SELECT id FROM kept WHERE (SELECT count(*) FROM released) + (SELECT count(*) FROM notified) >= 0`;
 
 export async function jobCancelRunning(
   db: Executor,
