@@ -17,7 +17,8 @@ import {
 } from '../queries/job.js';
 import { queueCapsGet } from '../queries/queue.js';
 import { parseOptions } from '../core/options.js';
-import { retryPolicySchema, type RetryPolicy } from './retry-policy.js';
+import type { RetryPolicy } from './retry-policy.js';
+import { runOptionsJson, storedRetrySchema } from './run-options.js';
 
 // Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
 const storableKey = z
@@ -52,9 +53,7 @@ const jobOptionsSchema = z
     maxAttempts: z.number().int().min(1).max(1000).optional(),
     expiresAt: z.date().optional(),
     timeoutMs: z.number().int().positive().optional(),
-    retry: retryPolicySchema
-      .refine((r) => typeof r !== 'function', 'a per-job retry policy must be an object')
-      .optional(),
+    retry: storedRetrySchema.optional(),
   })
   .strict()
   .refine((o) => o.uniqueScope === undefined || o.uniqueKey !== undefined, {
@@ -164,10 +163,7 @@ function toInsertParams<S extends z.ZodType>(
     uniqueWithinMs: uniqueWithinMs(o.uniqueScope),
     groupKey: o.groupKey ?? null,
     expiresAt: o.expiresAt ?? null,
-    runOptionsJson:
-      o.timeoutMs === undefined && o.retry === undefined
-        ? null
-        : JSON.stringify({ timeoutMs: o.timeoutMs, retry: o.retry }),
+    runOptionsJson: runOptionsJson(o),
   };
 }
 

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Task } from '../client/define-task.js';
 import { serializePayload } from '../client/payload.js';
-import { retryPolicySchema } from '../client/retry-policy.js';
+import { runOptionsJson, storedRetrySchema } from '../client/run-options.js';
 import { resolveTarget, type Target } from '../core/target.js';
 import { InvalidFlowError, PayloadTooLargeError, UnknownQueueError } from '../core/errors.js';
 import { assertName } from '../core/names.js';
@@ -65,9 +65,7 @@ const memberOptionsSchema = z
     maxAttempts: z.number().int().min(1).max(1000).optional(),
     expiresAt: z.date().optional(),
     timeoutMs: z.number().int().positive().optional(),
-    retry: retryPolicySchema
-      .refine((r) => typeof r !== 'function', 'a per-job retry policy must be an object')
-      .optional(),
+    retry: storedRetrySchema.optional(),
     dependsOn: z.array(z.any()).optional(),
   })
   .strict()
@@ -280,11 +278,6 @@ export class Flow {
       }
     }
   }
-}
-
-function runOptionsJson(o: { timeoutMs?: number; retry?: unknown }): string | undefined {
-  if (o.timeoutMs === undefined && o.retry === undefined) return undefined;
-  return JSON.stringify({ timeoutMs: o.timeoutMs, retry: o.retry });
 }
 
 /**

@@ -106,24 +106,6 @@ export function jobCompleteHeldText(
   return inSchema(JOB_COMPLETE_HELD, schema).replace(/\$(\d)/g, (_, n: string) => values[+n - 1]!);
 }
 
-// The job's own row, so a handler can tell whether it still holds it (for a test or a check
-// before expensive work). Not used on the hot path.
-export async function jobIsHeld(
-  db: Executor,
-  schema: string,
-  p: { queue: string; id: string; attempt: number; workerId: string },
-) {
-  const { rows } = await db.query(
-    inSchema(
-      `SELECT 1 FROM sluice.job WHERE queue = $1 AND id = $2 AND attempt = $3 AND worker_id = $4
-         AND state = 'running'`,
-      schema,
-    ),
-    [p.queue, p.id, p.attempt, p.workerId],
-  );
-  return rows.length > 0;
-}
-
 export interface FlowMemberRow {
   flow_id: string;
   id: string;
@@ -174,37 +156,6 @@ export async function flowReplay(db: Executor, schema: string, flowId: string) {
     [flowId],
   );
   return rows[0]?.n ?? 0;
-}
-
-// Jobs the worker claimed after their expires_at: finished as expired (never run), by lease token.
-const JOB_EXPIRE_CLAIMED = `
-WITH gone AS (
-  DELETE FROM sluice.job j
-  WHERE j.queue = $1 AND j.id = $2 AND j.attempt = $3 AND j.worker_id = $4 AND j.state = 'running'
-  RETURNING j.*
-), kept AS (
-  INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, cancel_reason, started_at)
-  SELECT ${historyKeptValues('g')}, 'expired', 'expired before it started', NULL
-  FROM gone g
-  RETURNING id, has_dependents
-), released AS (
-  SELECT sluice.release_dependents(array_agg(k.id), 'expired') FROM kept k
-  WHERE k.has_dependents HAVING count(*) > 0
-)
-SELECT id FROM kept WHERE (SELECT count(*) FROM released) >= 0`;
-
-export async function jobExpireClaimed(
-  db: Executor,
-  schema: string,
-  p: { queue: string; id: string; attempt: number; workerId: string },
-) {
-  const { rows } = await db.query(inSchema(JOB_EXPIRE_CLAIMED, schema), [
-    p.queue,
-    p.id,
-    p.attempt,
-    p.workerId,
-  ]);
-  return rows.length > 0;
 }
 
 /** The leader's sweep of one queue's unstarted jobs past their expiry (sluice.expire_jobs). */

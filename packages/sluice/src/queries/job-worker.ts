@@ -259,38 +259,50 @@ export async function jobRelease(
   return rows.map((r) => r.id);
 }
 
-// A handler's cancel(): the job ends in history as cancelled; dependents follow their policy.
-const JOB_CANCEL_RUNNING = `
+// A running job that ends without a result: cancelled (by its handler, or on request) or, for a
+// job claimed after its expires_at, expired (never run). It moves to history in that state, its
+// dependents follow their policy, and job-event listeners hear of it.
+const JOB_END_RUNNING = `
 WITH gone AS (
   DELETE FROM sluice.job j
   WHERE j.queue = $1 AND j.id = $2 AND j.attempt = $3 AND j.worker_id = $4 AND j.state = 'running'
   RETURNING j.*
 ), kept AS (
   INSERT INTO sluice.job_history (${HISTORY_KEPT_COLUMNS}, state, cancel_reason, started_at)
-  SELECT ${historyKeptValues('g')}, 'cancelled', $5, coalesce(g.started_at, now())
+  SELECT ${historyKeptValues('g')}, $6, $5,
+    CASE WHEN $6 = 'expired' THEN NULL ELSE coalesce(g.started_at, now()) END
   FROM gone g
   RETURNING id, has_dependents
 ), released AS (
-  SELECT sluice.release_dependents(array_agg(k.id), 'cancelled') FROM kept k
+  SELECT sluice.release_dependents(array_agg(k.id), $6) FROM kept k
   WHERE k.has_dependents HAVING count(*) > 0
 ), notified AS (
   -- Job events (listenJobEvents, waitForJob), only while a producer listens.
-  SELECT pg_notify('sluice:done', 'cancelled|' || $1 || '|' || k.id) FROM kept k
+  SELECT pg_notify('sluice:done', $6 || '|' || $1 || '|' || k.id) FROM kept k
   WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
 )
 SELECT id FROM kept WHERE (SELECT count(*) FROM released) + (SELECT count(*) FROM notified) >= 0`;
 
+/** Ends a running job by its lease token as cancelled (default) or expired; false if not held. */
 export async function jobCancelRunning(
   db: Executor,
   schema: string,
-  p: { queue: string; id: string; attempt: number; workerId: string; reason: string },
+  p: {
+    queue: string;
+    id: string;
+    attempt: number;
+    workerId: string;
+    reason: string;
+    state?: 'cancelled' | 'expired';
+  },
 ) {
-  const { rows } = await db.query(inSchema(JOB_CANCEL_RUNNING, schema), [
+  const { rows } = await db.query(inSchema(JOB_END_RUNNING, schema), [
     p.queue,
     p.id,
     p.attempt,
     p.workerId,
     p.reason,
+    p.state ?? 'cancelled',
   ]);
   return rows.length > 0;
 }

@@ -22,7 +22,7 @@ import { resolveTarget, type Target } from '../core/target.js';
 import type { Executor } from '../core/db.js';
 import type { RunOutcome } from '../worker/executor.js';
 import { RunningJob, type RunningJobHost } from '../worker/running-job.js';
-import { dependenciesRead, jobExpireClaimed } from '../queries/flow.js';
+import { dependenciesRead } from '../queries/flow.js';
 import { parseOptions } from '../core/options.js';
 
 const drainOptionsSchema = z
@@ -188,7 +188,12 @@ async function write(
       result.cancelled++;
       return;
     case 'expire':
-      await jobExpireClaimed(exec, schema, { ...token, workerId });
+      await jobCancelRunning(exec, schema, {
+        ...token,
+        workerId,
+        reason: 'expired before it started',
+        state: 'expired',
+      });
       return;
     case 'committed':
       result.completed++;

@@ -2,11 +2,10 @@
 // with its job (ctx.transaction), its dependency results (ctx.dependencies), and the finish of a
 // job cancelled while running or claimed after its expiry.
 import type pg from 'pg';
-import type { DependencyResult } from '../client/define-task.js';
 import type { Executor } from '../core/db.js';
 import { LeaseLostError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { dependenciesRead, jobCompleteHeldText, jobExpireClaimed } from '../queries/flow.js';
+import { jobCompleteHeldText } from '../queries/flow.js';
 import { jobCancelRunning, type ClaimedJob } from '../queries/job-worker.js';
 import { jobProgressSet } from '../queries/job-lease.js';
 import type { Token } from './completer.js';
@@ -67,14 +66,6 @@ export async function runJobTransaction<T>(
   }
 }
 
-export async function readDependencies(
-  db: Executor,
-  schema: string,
-  jobId: string,
-): Promise<DependencyResult[]> {
-  return dependenciesRead(db, schema, jobId);
-}
-
 /** Writes a job's progress (the caller throttles). */
 export async function saveProgress(host: JobTransactionHost, job: ClaimedJob, value: unknown) {
   await jobProgressSet(host.db, host.schema, {
@@ -107,7 +98,12 @@ export async function cancelClaimed(
 /** Finishes a job claimed after its expires_at as expired (never run); dependents follow. */
 export async function expireClaimed(host: JobTransactionHost, token: Token): Promise<boolean> {
   try {
-    return await jobExpireClaimed(host.db, host.schema, { ...token, workerId: host.workerId });
+    return await jobCancelRunning(host.db, host.schema, {
+      ...token,
+      workerId: host.workerId,
+      reason: 'expired before it started',
+      state: 'expired',
+    });
   } catch (err) {
     host.logger.error({ err, jobId: token.id }, 'recording expiry failed');
     return false;

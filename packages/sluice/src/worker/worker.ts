@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../core/names.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
+import { dependenciesRead } from '../queries/flow.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Outcome, type Token } from './completer.js';
@@ -26,7 +27,6 @@ import { RunningJob, type RunningJobHost } from './running-job.js';
 import {
   cancelClaimed,
   expireClaimed,
-  readDependencies,
   runJobTransaction,
   saveProgress,
   type JobTransactionHost,
@@ -122,7 +122,7 @@ export class Worker extends EventEmitter {
       onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
       saveProgress: (job, value) => saveProgress(this.txHost, job, value),
       finish: (entry, outcome) => this.finish(entry, outcome),
-      dependencies: (job) => readDependencies(this.db, this.o.schema, job.id),
+      dependencies: (job) => dependenciesRead(this.db, this.o.schema, job.id),
       transaction: (entry, fn) => runJobTransaction(this.txHost, entry, fn),
     };
     this.pool = createWorkerPool(this.o);
