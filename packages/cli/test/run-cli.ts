@@ -17,6 +17,8 @@ export interface CliResult {
 export interface RunOptions {
   databaseUrl: string | null;
   cwd?: string;
+  /** Options for node itself, before the binary (e.g. `--require` of a test preload). */
+  nodeArgs?: string[];
 }
 
 function env(databaseUrl: string | null): NodeJS.ProcessEnv {
@@ -29,7 +31,7 @@ function env(databaseUrl: string | null): NodeJS.ProcessEnv {
 /** Starts `sluice <args>` and returns the child (for long-running commands such as --watch). */
 export function spawnCli(args: string[], options: RunOptions): ChildProcess {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`pnpm build\` first`);
-  return spawn(process.execPath, [BIN, ...args], {
+  return spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd,
     env: env(options.databaseUrl),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -53,10 +53,13 @@ function onPort(port: number): string {
   return u.toString();
 }
 
+const SIGNAL_READY = fileURLToPath(new URL('./signal-ready.cjs', import.meta.url));
+
 /** Starts `sluice work` on `url`; resolves its exit code and what it printed on stderr. */
 function startWork(url: string, ...args: string[]) {
   const child = spawnCli(['work', '--tasks', TASKS, '--poll-interval-ms', '200', ...args], {
     databaseUrl: url,
+    nodeArgs: ['--require', SIGNAL_READY],
   });
   children.push(child);
   let stderr = '';
@@ -120,8 +123,10 @@ describe('sluice work start-up', () => {
     );
   });
 
-  it.each([250, 500, 1500])('SIGTERM %i ms after spawn exits 0', async (ms) => {
+  it.each([0, 250, 500, 1500])('SIGTERM %i ms into start-up exits 0', async (ms) => {
     const w = startWork(db.current.url);
+    // From the moment the CLI's first line ran (see signal-ready.cjs), not from spawn.
+    await eventually(() => expect(w.stderr()).toContain('SIGTERM handler installed'));
     await new Promise((r) => setTimeout(r, ms));
     w.child.kill('SIGTERM');
     const exit = await w.exited;
