@@ -38,7 +38,7 @@ export { createClusterRouter, ClusterRouter } from './client/cluster-router.js';
 export type { ClusterRouterOptions, RoutedJob } from './client/cluster-router.js';
 export { createClusterWorkers, ClusterWorkers } from './worker/cluster-workers.js';
 export type { ClusterWorkersOptions } from './worker/cluster-workers.js';
-export type { JobEvent } from './worker/worker.js';
+export type { JobEvent, JobActiveEvent, JobRescuedEvent, WorkerEvents } from './worker/events.js';
 export type { WorkerOptions } from './worker/worker-options.js';
 export { handleSignals } from './worker/signals.js';
 export { createLogger } from './worker/logger.js';

@@ -26,6 +26,10 @@ export interface ClaimedJob {
   run_options: { timeoutMs?: number; retry?: unknown } | null;
   /** Its expires_at had passed at claim: finished as expired, never run. Null: no expiry. */
   is_expired: boolean | null;
+  /** Milliseconds from its due time (run_at) to the claim, by the database clock. */
+  due_wait_ms: number;
+  /** Set by the worker on arrival (its own clock), for the wait until the handler starts. */
+  claimed_at_ms?: number;
 }
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
@@ -51,7 +55,7 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
 ))
 RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
   (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-  j.expires_at <= now() AS is_expired`;
+  j.expires_at <= now() AS is_expired, (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms`;
 
 export async function jobClaim(
   db: Executor,
@@ -338,7 +342,8 @@ export async function jobClaimLimited(
     inSchema(
       `SELECT c.id, c.queue, c.task, c.payload, c.attempt, c.max_attempts, c.group_key,
          (extract(epoch FROM c.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-         j.expires_at <= now() AS is_expired
+         j.expires_at <= now() AS is_expired,
+         (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms
        FROM sluice.claim_limited($1, $2, $3, $4) c
        JOIN sluice.job j ON j.queue = $1 AND j.id = c.id`,
       schema,

@@ -49,6 +49,11 @@ export class Completer extends EventEmitter {
     return this.pending.length;
   }
 
+  /** Nothing waits to be written and no write is under way. */
+  get isIdle(): boolean {
+    return this.flushing === undefined && this.pending.length === 0;
+  }
+
   /** Appends the tokens of every outcome not yet written (their leases must be kept alive). */
   collectHeld(out: { id: string; attempt: number }[]): void {
     for (const o of this.writing) out.push(o.token);

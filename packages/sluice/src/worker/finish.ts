@@ -5,15 +5,19 @@ import type { Logger } from '../core/logger.js';
 import type { Completer, Token } from './completer.js';
 import { errorJson, type RunOutcome } from './executor.js';
 import { logFields, type RunningJob } from './running-job.js';
-import type { JobEvent } from './worker.js';
+import type { JobEvent } from './events.js';
 
 export interface FinishHost {
   logger: Logger;
   isDebugLogged: boolean;
   completer: Completer;
   emit(event: 'job:failed' | 'job:completed', payload: JobEvent): void;
-  recordCancel(token: Token, reason: string, startedAt: number): void;
-  recordExpire(token: Token): void;
+  /** Writes the end of a job that has no result (cancelled, expired), then its event. */
+  recordEnd(
+    token: Token,
+    end: { state: 'cancelled' | 'expired'; reason: string },
+    startedAt?: number,
+  ): void;
 }
 
 /** Routes a settled job's outcome; `entry` is no longer running when this is called. */
@@ -48,18 +52,18 @@ export function finishJob(host: FinishHost, entry: RunningJob, result: RunOutcom
       host.completer.push(outcome);
       return;
     case 'cancel':
-      host.recordCancel(outcome.token, outcome.reason, startedAt);
+      host.recordEnd(outcome.token, { state: 'cancelled', reason: outcome.reason }, startedAt);
       return;
     case 'expire':
       host.logger.info(fields, 'job expired before it started; not run');
-      host.recordExpire(outcome.token);
+      host.recordEnd(outcome.token, { state: 'expired', reason: 'expired before it started' });
       return;
     case 'committed':
       host.emit('job:completed', { job: outcome.token, durationMs });
       return;
     case 'aborted':
       if (entry.abortedBy === 'cancel') {
-        host.recordCancel(outcome.token, 'cancelled', startedAt);
+        host.recordEnd(outcome.token, { state: 'cancelled', reason: 'cancelled' }, startedAt);
         return;
       }
       host.logger.warn(fields, 'job aborted by shutdown; released');

@@ -77,35 +77,24 @@ export async function saveProgress(host: JobTransactionHost, job: ClaimedJob, va
   });
 }
 
-/** Records a running job's cancellation (its handler cancelled, or it was asked to). */
-export async function cancelClaimed(
+/**
+ * Ends a claimed job without a result: cancelled (its handler cancelled, or it was asked to) or
+ * expired (not started by its expiresAt). False when its lease was lost meanwhile.
+ */
+export async function endClaimed(
   host: JobTransactionHost,
   token: Token,
-  reason: string,
+  end: { state: 'cancelled' | 'expired'; reason: string },
 ): Promise<boolean> {
   try {
     return await jobCancelRunning(host.db, host.schema, {
       ...token,
       workerId: host.workerId,
-      reason,
+      reason: end.reason,
+      state: end.state,
     });
   } catch (err) {
-    host.logger.error({ err, jobId: token.id }, 'recording cancellation failed');
-    return false;
-  }
-}
-
-/** Finishes a job claimed after its expires_at as expired (never run); dependents follow. */
-export async function expireClaimed(host: JobTransactionHost, token: Token): Promise<boolean> {
-  try {
-    return await jobCancelRunning(host.db, host.schema, {
-      ...token,
-      workerId: host.workerId,
-      reason: 'expired before it started',
-      state: 'expired',
-    });
-  } catch (err) {
-    host.logger.error({ err, jobId: token.id }, 'recording expiry failed');
+    host.logger.error({ err, jobId: token.id }, `recording the job ${end.state} failed`);
     return false;
   }
 }

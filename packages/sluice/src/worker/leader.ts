@@ -33,6 +33,8 @@ export interface LeaderConfig {
   rescueBackoffMs: number;
   services: LeaderService[];
   isEligible: boolean;
+  /** Leadership gained (true) or lost (false). */
+  onLeadership?(isLeader: boolean): void;
   onRescued(
     rows: { id: string; queue: string; task: string; attempt: number; outcome: string }[],
   ): void;
@@ -72,6 +74,7 @@ export class Leader {
   private async becomeLeader(): Promise<void> {
     this.isLeader = true;
     this.c.logger.info({}, 'elected leader');
+    this.c.onLeadership?.(true);
     this.rescueTimer = setInterval(() => void this.rescue(), this.c.rescueIntervalMs);
     void this.rescue();
     for (const s of this.c.services) {
@@ -85,6 +88,7 @@ export class Leader {
 
   private async stepDown(): Promise<void> {
     this.isLeader = false;
+    this.c.onLeadership?.(false);
     clearInterval(this.rescueTimer);
     for (const s of this.c.services) {
       try {

@@ -41,3 +41,9 @@ export function createLogger(level: Level = 'info', bindings: object = {}): Logg
     isLevelEnabled: (lvl: string) => (LEVELS[lvl as Level] ?? LEVELS.info) >= min,
   };
 }
+
+/** The worker's logger: the given one (or the default) bound to the worker's id. */
+export function workerLogger(given: Logger | undefined, workerId: string): Logger {
+  const base = given ?? createLogger();
+  return base.child?.({ workerId }) ?? base;
+}

@@ -25,7 +25,7 @@ export interface NotifierConfig {
 
 /**
  * Emits 'job' (queue), 'cancel' (job id), 'notification' (channel, payload) for other channels,
- * 'connected' and 'disconnected'.
+ * 'connected' (with true when it is a reconnect) and 'disconnected'.
  */
 export class Notifier extends EventEmitter {
   private subscriber: Subscriber | undefined;
@@ -34,6 +34,7 @@ export class Notifier extends EventEmitter {
   private pingToken = '';
   private pingDeadline: NodeJS.Timeout | undefined;
   private attempt = 0;
+  private connections = 0;
   private readonly jobCh: string;
   private readonly cancelCh: string;
 
@@ -103,7 +104,7 @@ export class Notifier extends EventEmitter {
         this.attempt = 0;
         this.armLiveness();
         // pg-listen emitted 'connected' before LISTEN ran; this is the moment we can catch up.
-        this.emit('connected');
+        this.emit('connected', this.connections++ > 0);
         return;
       } catch (err) {
         await sub.close().catch(() => undefined);
@@ -116,7 +117,7 @@ export class Notifier extends EventEmitter {
 
   private onConnected(): void {
     // Fired by pg-listen after it re-LISTENed following a connection loss.
-    if (this.subscriber) this.emit('connected');
+    if (this.subscriber) this.emit('connected', true);
   }
 
   private async restart(sub: Subscriber): Promise<void> {

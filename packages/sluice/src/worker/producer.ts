@@ -19,6 +19,8 @@ export interface ProducerHost {
   isClaiming(): boolean;
   /** Takes claimed jobs into the buffer. */
   accept(jobs: ClaimedJob[]): void;
+  /** Every queue's last claim came back short (the worker checks it holds nothing). */
+  onDrained(): void;
   /** Gives a claimed, unstarted job back without using an attempt. */
   giveBack(job: ClaimedJob): void;
   /** Queues found paused: their buffered jobs should go back. */
@@ -114,6 +116,13 @@ export class Producer {
     this.request();
   }
 
+  /** A job channel payload: 'queue' announces due jobs, 'queue|later' delayed ones. */
+  wakeFor(payload: string): void {
+    const bar = payload.indexOf('|');
+    if (bar < 0) this.wake(payload);
+    else this.wake(payload.slice(0, bar), true);
+  }
+
   /** Looks up when the queue's next delayed job is due and arms a wake-up if before the poll. */
   private async armDueTimer(queue: string): Promise<void> {
     const dueInMs = await jobNextDue(this.c.db, this.c.schema, queue);
@@ -187,6 +196,9 @@ export class Producer {
           }
         }
       } while (this.isFetchRequested && this.host.isClaiming());
+      if (this.drainedQueues.size === this.c.queues.length && this.activeClaims === 1) {
+        this.host.onDrained();
+      }
     } catch (err) {
       this.c.logger.error({ err }, 'claim failed; polling will retry');
       this.host.onError(err);

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import type { Task } from '../client/define-task.js';
 import type { Logger } from '../core/logger.js';
+import { InvalidOptionsError } from '../core/errors.js';
 import type { LeaderService } from './leader.js';
 
 /**
@@ -156,4 +157,19 @@ export function createWorkerPool(o: {
     ...connection,
     options: [connection.options, commitOption].filter(Boolean).join(' '),
   });
+}
+
+/** The worker's tasks by name; each must have its handler (`task.handle(fn)`). */
+export function handledTasks(tasks: readonly Task[]): Map<string, Task> {
+  const out = new Map<string, Task>();
+  for (const t of tasks) {
+    if (typeof t.handler !== 'function') {
+      throw new InvalidOptionsError(
+        'worker tasks',
+        `task "${t.name}" has no handler: use task.handle(fn)`,
+      );
+    }
+    out.set(t.name, t);
+  }
+  return out;
 }

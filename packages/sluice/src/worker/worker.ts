@@ -15,41 +15,38 @@ import { dependenciesRead } from '../queries/flow.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
 import { Completer, type Outcome, type Token } from './completer.js';
+import {
+  activeEvent,
+  type JobEvent,
+  type JobOutcomeEventName,
+  type WorkerEvents,
+} from './events.js';
 import { unstartedReleaseOutcome, type RunOutcome } from './executor.js';
 import { finishJob, type FinishHost } from './finish.js';
 import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
 import { StartMarker } from './start-marker.js';
 import { Leader } from './leader.js';
-import { createLogger } from './logger.js';
+import { workerLogger } from './logger.js';
 import { Notifier } from './notifier.js';
 import { RunningJob, type RunningJobHost } from './running-job.js';
 import {
-  cancelClaimed,
-  expireClaimed,
+  endClaimed,
   runJobTransaction,
   saveProgress,
   type JobTransactionHost,
 } from './job-transaction.js';
 import {
   createWorkerPool,
+  handledTasks,
   listenConfigOf,
   workerOptionsSchema,
   type WorkerOptions,
 } from './worker-options.js';
 import { parseOptions } from '../core/options.js';
 
-/** A finished or failed job as events report it. */
-export interface JobEvent {
-  job: Token;
-  durationMs?: number;
-  error?: unknown;
-  result?: unknown;
-}
-
 /**
- * Creates a worker; call `start()` to begin. Events: `job:completed`, `job:failed`,
- * `job:retried`, `job:dead`, `job:rescued`, `job:rejected`, `error`.
+ * Creates a worker; call `start()` to begin. Its events are typed: see {@link WorkerEvents}.
  * @example const w = createWorker({ db: process.env.DATABASE_URL!, tasks: [sendEmail.handle(send)] }); await w.start();
  */
 export function createWorker(options: WorkerOptions): Worker {
@@ -66,7 +63,7 @@ export function createWorker(options: WorkerOptions): Worker {
  * await worker.start();
  * handleSignals(worker); // SIGTERM/SIGINT: graceful stop, then exit 0
  */
-export class Worker extends EventEmitter {
+export class Worker extends EventEmitter<WorkerEvents> {
   /** Random per boot; the worker's row in sluice.worker. */
   readonly id = randomUUID();
   private readonly o: z.output<typeof workerOptionsSchema>;
@@ -75,7 +72,7 @@ export class Worker extends EventEmitter {
   private readonly jobHost: RunningJobHost;
   private readonly finishHost: FinishHost;
   private readonly txHost: JobTransactionHost;
-  private readonly tasks = new Map<string, Task>();
+  private readonly tasks: Map<string, Task>;
   private readonly queues: string[];
   private readonly capacity: number;
   private readonly pool: pg.Pool;
@@ -92,28 +89,18 @@ export class Worker extends EventEmitter {
   private state: 'new' | 'started' | 'stopping' | 'stopped' = 'new';
   private stopPromise: Promise<void> | undefined;
   private readonly inFinish = new Set<Promise<void>>();
+  private isDrainAnnounced = false;
 
   constructor(options: WorkerOptions) {
     super();
     const parsedData = parseOptions(workerOptionsSchema, 'worker options', options);
     this.o = parsedData;
     assertSchemaName(this.o.schema);
-    for (const t of this.o.tasks) {
-      if (typeof t.handler !== 'function') {
-        throw new InvalidOptionsError(
-          'worker tasks',
-          `task "${t.name}" has no handler: use task.handle(fn)`,
-        );
-      }
-      this.tasks.set(t.name, t);
-    }
+    this.tasks = handledTasks(this.o.tasks);
     this.queues = [...new Set(this.o.queues ?? this.o.tasks.map((t) => t.queue))];
     this.queues.forEach((q) => assertName('queue', q));
     this.capacity = this.o.concurrency + (this.o.bufferSize ?? this.o.concurrency);
-    this.logger =
-      (this.o.logger ?? createLogger()).child?.({ workerId: this.id }) ??
-      this.o.logger ??
-      createLogger();
+    this.logger = workerLogger(this.o.logger, this.id);
     this.isDebugLogged = this.logger.isLevelEnabled?.('debug') ?? true;
     // One host object for every running job, so starting a job builds no closures over `this`.
     this.jobHost = {
@@ -138,16 +125,10 @@ export class Worker extends EventEmitter {
       isDebugLogged: this.isDebugLogged,
       completer: this.completer,
       emit: (event, payload) => this.emit(event, payload),
-      recordCancel: (token, reason, startedAt) =>
+      recordEnd: (token, end, startedAt) =>
         this.trackFinish(
-          cancelClaimed(this.txHost, token, reason).then((ok) =>
-            this.emitJob(ok ? 'job:cancelled' : 'job:rejected', token, startedAt),
-          ),
-        ),
-      recordExpire: (token) =>
-        this.trackFinish(
-          expireClaimed(this.txHost, token).then((ok) =>
-            this.emitJob(ok ? 'job:expired' : 'job:rejected', token, undefined),
+          endClaimed(this.txHost, token, end).then((ok) =>
+            this.emitJob(ok ? `job:${end.state}` : 'job:rejected', token, startedAt),
           ),
         ),
     };
@@ -179,11 +160,15 @@ export class Worker extends EventEmitter {
         room: () => this.capacity - this.inFlight,
         isClaiming: () => this.state === 'started',
         accept: (jobs) => {
+          const now = Date.now();
+          for (const j of jobs) j.claimed_at_ms = now;
+          if (jobs.length > 0) this.isDrainAnnounced = false;
           this.buffer.push(...jobs);
           this.pump();
         },
         giveBack: (job) => this.releaseUnstarted(job),
         onPaused: (queues) => this.releaseBuffered(queues),
+        onDrained: () => this.announceDrained(),
         // An 'error' event without listeners would throw and crash the process.
         onError: (err) => this.listenerCount('error') > 0 && this.emit('error', err),
       },
@@ -201,18 +186,16 @@ export class Worker extends EventEmitter {
         maxBackoffMs: 5000,
         channels: [cancelChannel(this.o.schema), scheduleChannel(this.o.schema)],
       });
-      // 'queue' announces due jobs, 'queue|later' delayed ones (the producer looks up when).
-      this.notifier.on('job', (payload: string) => {
-        const bar = payload.indexOf('|');
-        if (bar < 0) this.producer.wake(payload);
-        else this.producer.wake(payload.slice(0, bar), true);
-      });
+      this.notifier.on('job', (payload: string) => this.producer.wakeFor(payload));
       this.notifier.on('cancel', (id: string) => this.abortForCancel(id));
       this.notifier.on('notification', (channel: string) => {
         if (channel === scheduleChannel(this.o.schema)) this.cronScheduler?.wake();
       });
       // Catch up after every (re)connect: notifications sent while disconnected are lost.
-      this.notifier.on('connected', () => this.producer.wakeAll());
+      this.notifier.on('connected', (again: boolean) => {
+        this.producer.wakeAll();
+        if (again) this.emit('listener:reconnected');
+      });
     }
     this.heartbeat = new Heartbeat({
       db: this.db,
@@ -256,6 +239,7 @@ export class Worker extends EventEmitter {
         ...this.o.leaderServices,
       ],
       isEligible: this.o.isLeaderEligible,
+      onLeadership: (isLeader) => this.emit('leadership', { isLeader }),
       onRescued: (rows) =>
         rows.forEach((r) => {
           this.producer.wake(r.queue, true);
@@ -271,14 +255,13 @@ export class Worker extends EventEmitter {
 
   /** Lease tokens of every job this process holds: running, buffered, or awaiting its write. */
   private heldJobs(): { id: string; attempt: number }[] {
-    const out: { id: string; attempt: number }[] = [];
+    const out: { id: string; attempt: number }[] = [...this.buffer];
     for (const r of this.running.values()) out.push(r.job);
-    for (const j of this.buffer) out.push(j);
     this.completer.collectHeld(out);
     return out;
   }
 
-  private emitJob(event: string, token: Token, startedAt: number | undefined): void {
+  private emitJob(event: JobOutcomeEventName, token: Token, startedAt: number | undefined): void {
     // A finished job of a limited queue frees a global slot only once its outcome is written.
     if (this.producer.isLimited(token.queue)) this.producer.wake(token.queue);
     if (this.listenerCount(event) === 0) return;
@@ -317,7 +300,22 @@ export class Worker extends EventEmitter {
   private startJob(job: ClaimedJob): void {
     const entry = new RunningJob(job, this.tasks.get(job.task), this.jobHost);
     this.running.set(job.id, entry);
+    if (!job.is_expired && this.listenerCount('job:active') > 0) {
+      this.emit('job:active', activeEvent(job));
+    }
     entry.start();
+  }
+
+  /** Once per emptying: nothing held and every queue's last claim came back short. */
+  private announceDrained(): void {
+    if (this.inFlight > 0 || this.isDrainAnnounced || this.state !== 'started') return;
+    // Outcomes still being written: their events come first.
+    if (!this.completer.isIdle || this.inFinish.size > 0) {
+      const writes = Promise.all([this.completer.drain(), ...this.inFinish]);
+      return void writes.then(() => this.announceDrained());
+    }
+    this.isDrainAnnounced = true;
+    this.emit('drained');
   }
 
   private finish(entry: RunningJob, result: RunOutcome): void {
