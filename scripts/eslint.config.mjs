@@ -94,8 +94,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^sluice/(?!admin$)|packages/sluice|^\\.\\./\\.\\./sluice',
-              message: "the CLI imports only 'sluice' and 'sluice/admin'",
+              regex: '^sluice/(?!admin$|metrics$)|packages/sluice|^\\.\\./\\.\\./sluice',
+              message: "the CLI imports only 'sluice', 'sluice/admin' and 'sluice/metrics'",
             },
           ],
         },

@@ -5,6 +5,7 @@ import { Hono, type Context } from 'hono';
 import type { Pool } from 'pg';
 import { SluiceError } from 'sluice';
 import { assertSchemaName, withTransaction } from 'sluice/admin';
+import { createMetrics } from 'sluice/metrics';
 import { ACTIONS } from './actions.js';
 import { CSS, FAVICON, JS } from './assets.js';
 import { toIdentity, type Authorize } from './auth.js';
@@ -58,6 +59,11 @@ export interface DashboardOptions {
   secret?: string | Buffer;
   /** Origins besides the request's own that may post (e.g. behind a rewriting proxy). */
   trustedOrigins?: string[];
+  /**
+   * Serve Prometheus queue gauges on GET `{basePath}/metrics` to any authorized identity
+   * (read-only included). Default true; needs prom-client installed, else it answers 501.
+   */
+  metrics?: boolean;
 }
 
 /** A Fetch handler; `hasAuth` tells servers whether it may listen beyond loopback. */
@@ -216,6 +222,31 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     c.header('Cache-Control', 'private, max-age=3600');
     return c.body(JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8' });
   });
+
+  if (options.metrics !== false) {
+    routes.get('/metrics', async (c) => {
+      try {
+        // A registry per scrape: its gauges are read inside this request's read-only,
+        // time-limited transaction, like any page.
+        const text = await withTransaction(
+          { pool, statementTimeoutMs: readTimeout, isReadOnly: true },
+          async (db) => {
+            const metrics = await createMetrics({
+              target: { db, schema },
+              onError: (err) => console.error('sluice dashboard: metrics:', err),
+            });
+            return { body: await metrics.text(), type: metrics.contentType };
+          },
+        );
+        return c.body(text.body, 200, { 'Content-Type': text.type });
+      } catch (err) {
+        if (err instanceof SluiceError && /prom-client/.test(err.message)) {
+          return c.text(err.message, 501);
+        }
+        return c.text(errorStatus(err).message, errorStatus(err).status);
+      }
+    });
+  }
 
   const page = (
     section: string,

@@ -7,6 +7,7 @@ import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
 import { redactUrl, resolveDatabaseUrl } from '../connection.js';
 import { loadTasks } from '../load-tasks.js';
+import { serveWorkerMetrics, type MetricsServer } from '../metrics-server.js';
 import { nameOf, positiveInt } from '../parse-args.js';
 import { onStopSignal, stopSignal, type StopRequestedError } from '../stop-signals.js';
 
@@ -21,6 +22,16 @@ interface WorkOptions {
   listen: boolean;
   listenUrl?: string;
   connectTimeoutMs?: number;
+  metricsPort?: number;
+  metricsHost: string;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  }
+  return n;
 }
 
 function nonNegativeInt(value: string): number {
@@ -137,10 +148,13 @@ export function registerWork(program: Command): void {
       '--listen-url <url>',
       'LISTEN on this direct connection, everything else through DATABASE_URL (a pooler)',
     )
+    .option('--metrics-port <n>', 'serve Prometheus metrics on GET /metrics at this port', port)
+    .option('--metrics-host <host>', 'address of the metrics endpoint', '127.0.0.1')
     .addHelpText(
       'after',
       examples(
         'sluice work --tasks ./tasks.js',
+        'sluice work --tasks ./tasks.js --metrics-port 9464 --metrics-host 0.0.0.0',
         'sluice work --tasks ./tasks.js --queue mail --queue reports --concurrency 20',
         'DATABASE_URL=postgres://app@db/app sluice work --tasks ./dist/tasks.js --no-listen',
         'sluice work --tasks ./tasks.js --connect-timeout-ms 60000',
@@ -197,7 +211,19 @@ export function registerWork(program: Command): void {
       });
       // Background errors are logged by the worker and retried; they must not end the process.
       worker.on('error', () => undefined);
-      const starting = worker.start();
+      let metricsServer: MetricsServer | undefined;
+      const starting = worker.start().then(async () => {
+        if (opts.metricsPort === undefined) return;
+        const { metricsHost: host, metricsPort } = opts;
+        metricsServer = await serveWorkerMetrics({
+          worker,
+          url,
+          schema,
+          host,
+          port: metricsPort,
+          logger,
+        });
+      });
       // A stop while start() runs waits for it: stopping half-started parts would leave the rest
       // running. Then the graceful stop; a second signal aborts running jobs at once.
       onStopSignal((_signal, count) => {
@@ -205,6 +231,7 @@ export function registerWork(program: Command): void {
         void starting
           .catch(() => undefined)
           .then(() => worker.stop())
+          .then(() => metricsServer?.close())
           .then(
             () => process.exit(0),
             () => process.exit(1),

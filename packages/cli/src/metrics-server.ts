@@ -1,0 +1,65 @@
+// `sluice work --metrics-port N`: GET /metrics for Prometheus, beside the worker. Queue gauges
+// are read over their own single connection, so a slow scrape never takes a worker's slot.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import type { Logger, Worker } from 'sluice';
+import { createMetrics } from 'sluice/metrics';
+
+/** A listening metrics endpoint; `close()` stops it and ends its connection. */
+export interface MetricsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function serveWorkerMetrics(options: {
+  worker: Worker;
+  url: string;
+  schema: string;
+  host: string;
+  port: number;
+  logger: Logger;
+}): Promise<MetricsServer> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: 1,
+    // A scrape stuck behind a lock must not queue the next ones behind it. Client-side: a
+    // statement_timeout startup parameter is refused by PgBouncer.
+    query_timeout: 5000,
+    connectionTimeoutMillis: 5000,
+  });
+  pool.on('error', () => undefined);
+  const metrics = await createMetrics({
+    target: { db: pool, schema: options.schema },
+    onError: (err) => options.logger.warn({ err }, 'metrics: reading queue counts failed'),
+  });
+  metrics.observe(options.worker);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    metrics.text().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      (err: unknown) => {
+        options.logger.warn({ err }, 'metrics scrape failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n');
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  options.logger.info({ host: options.host, port }, 'metrics on /metrics');
+  return {
+    port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await pool.end();
+    },
+  };
+}
