@@ -5,7 +5,8 @@
 import type { Gauge, Registry } from 'prom-client';
 import type { Target } from '../core/target.js';
 import { InvalidOptionsError } from '../core/errors.js';
-import { listQueueCounts, type QueueCounts } from '../admin/activity.js';
+import { queueCountsList } from '../queries/admin-browse.js';
+import { camelRow } from '../core/camel-row.js';
 import type { Worker } from '../worker/worker.js';
 import type { JobEvent } from '../worker/events.js';
 
@@ -20,7 +21,7 @@ export interface MetricsOptions {
   /** Buckets of the run and wait histograms, in seconds. */
   buckets?: number[];
   /** Called when reading the queue gauges fails (the scrape then reports `..._up 0`). */
-  onError?(err: unknown): void;
+  onError?: (err: unknown) => void;
 }
 
 /** The metrics of a process: what {@link createMetrics} returns. */
@@ -33,6 +34,11 @@ export interface Metrics {
   /** The Content-Type of {@link Metrics.text}. */
   readonly contentType: string;
 }
+
+/** A queue's live counts, as sluice/admin's listQueueCounts returns them. */
+type QueueCountRow = ReturnType<
+  typeof camelRow<Awaited<ReturnType<typeof queueCountsList>>[number]>
+>;
 
 /** prom-client's module.exports (CommonJS: the default export of its import). */
 type PromClient = typeof import('prom-client');
@@ -97,7 +103,7 @@ export async function createMetrics(options: MetricsOptions = {}): Promise<Metri
   );
   const reconnects = new pc.Counter({
     name: p + 'listener_reconnects_total',
-    help: 'Times the LISTEN connection came back after a loss.',
+    help: 'Times the listener connection came back after a loss.',
     registers,
   });
   const leader = new pc.Gauge({
@@ -116,7 +122,8 @@ export async function createMetrics(options: MetricsOptions = {}): Promise<Metri
       this.set(n);
     },
   });
-  if (options.target) addQueueGauges(pc, registers, p, options.target, options.onError);
+  const { target, onError } = options;
+  if (target) addQueueGauges(pc, registers, p, target, onError);
 
   const labels = (e: { job: { queue: string; task: string } }) => ({
     queue: e.job.queue,
@@ -172,13 +179,15 @@ function addQueueGauges(
   onError: ((err: unknown) => void) | undefined,
 ): void {
   // Every gauge's collect runs in the same scrape: they share one read, memoised briefly.
-  let read: { at: number; rows: Promise<QueueCounts[] | undefined> } | undefined;
+  let read: { at: number; rows: Promise<QueueCountRow[] | undefined> } | undefined;
   const counts = () => {
     if (!read || Date.now() - read.at > 500) {
-      const rows = listQueueCounts(target).catch((err: unknown) => {
-        onError?.(err);
-        return undefined;
-      });
+      const rows = queueCountsList({ ...target, queue: null })
+        .then((rs) => rs.map((r) => camelRow(r)))
+        .catch((err: unknown) => {
+          onError?.(err);
+          return undefined;
+        });
       read = { at: Date.now(), rows };
     }
     return read.rows;
@@ -187,7 +196,7 @@ function addQueueGauges(
     name: string,
     help: string,
     labelNames: string[],
-    fill: (g: Gauge, rows: QueueCounts[]) => void,
+    fill: (g: Gauge, rows: QueueCountRow[]) => void,
   ) =>
     new pc.Gauge({
       name: p + name,
