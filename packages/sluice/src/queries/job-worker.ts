@@ -5,6 +5,7 @@
 // state = 'running'): a stale worker's late result matches no row and is never applied.
 import type { Executor } from '../core/db.js';
 import { inSchema } from '../core/schema-sql.js';
+import type { TraceCarrier } from '../core/types.js';
 import {
   DEAD_LETTER_KEPT_COLUMNS,
   deadLetterKeptValues,
@@ -26,6 +27,8 @@ export interface ClaimedJob {
   run_options: { timeoutMs?: number; retry?: unknown } | null;
   /** Its expires_at had passed at claim: finished as expired, never run. Null: no expiry. */
   is_expired: boolean | null;
+  /** The enqueuer's W3C trace context (`{ traceparent, tracestate? }`), null for most jobs. */
+  trace_context: TraceCarrier | null;
 }
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
@@ -51,7 +54,7 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
 ))
 RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
   (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-  j.expires_at <= now() AS is_expired`;
+  j.expires_at <= now() AS is_expired, j.trace_context`;
 
 export async function jobClaim(
   db: Executor,
@@ -338,7 +341,7 @@ export async function jobClaimLimited(
     inSchema(
       `SELECT c.id, c.queue, c.task, c.payload, c.attempt, c.max_attempts, c.group_key,
          (extract(epoch FROM c.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-         j.expires_at <= now() AS is_expired
+         j.expires_at <= now() AS is_expired, j.trace_context
        FROM sluice.claim_limited($1, $2, $3, $4) c
        JOIN sluice.job j ON j.queue = $1 AND j.id = c.id`,
       schema,
