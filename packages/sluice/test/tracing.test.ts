@@ -202,6 +202,16 @@ describe('with an SDK registered', () => {
       expect(await storedContext(job.id)).toEqual({ traceparent: traceparentOf(send!) });
     }
 
+    // Keys kept after finishing go through sluice.enqueue_job, which stores it as well.
+    exporter.reset();
+    const scoped = await inAppSpan(() =>
+      enqueue(noop, {}, { db: db.current.pool, uniqueKey: 'k', uniqueScope: 'retained' }),
+    );
+    const [scopedSend] = spans('send default');
+    expect(await storedContext(scoped.result.id)).toEqual({
+      traceparent: traceparentOf(scopedSend!),
+    });
+
     exporter.reset();
     const f = flow();
     const a = f.add(noop, {});
