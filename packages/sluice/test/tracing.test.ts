@@ -224,6 +224,60 @@ describe('with an SDK registered', () => {
     }
   });
 
+  it('the SQL row moves keep it: cancel, expiry, cancelled flows, dependency failure and revival', async () => {
+    const ctxOf = async (ids: string[]) => Promise.all(ids.map((id) => storedContext(id)));
+    const cancelled = await inAppSpan(() => enqueue(noop, {}, { db: db.current.pool }));
+    const expired = await inAppSpan(() =>
+      enqueue(noop, {}, { db: db.current.pool, expiresAt: new Date(Date.now() - 1000) }),
+    );
+    const f1 = flow();
+    f1.add(noop, {}, { delayMs: 60_000 });
+    const flowCancelled = await inAppSpan(() => f1.enqueue({ db: db.current.pool }));
+    const before = await ctxOf([
+      cancelled.result.id,
+      expired.result.id,
+      flowCancelled.result.ids[0]!,
+    ]);
+    expect(before.every((c) => c?.traceparent)).toBe(true);
+    await q(`SELECT sluice.cancel_job($1)`, [cancelled.result.id]);
+    await q(`SELECT sluice.expire_jobs()`);
+    await q(`SELECT sluice.cancel_flow($1)`, [flowCancelled.result.flowId]);
+    const moved = await q<{ id: string; state: string }>(
+      `SELECT id::text, state FROM sluice.job_history ORDER BY id`,
+    );
+    expect(moved.map((r) => r.state)).toEqual(['cancelled', 'expired', 'cancelled']);
+    expect(await ctxOf(moved.map((r) => r.id))).toEqual(before);
+
+    // A member dead-lettered because its dependency died (release_wave), and back to blocked
+    // when that dependency is replayed (revive_dependents).
+    const doomed = defineTask({ name: 'doomed', schema: z.object({}), maxAttempts: 1 }).handle(
+      () => {
+        throw new Error('no');
+      },
+    );
+    const f2 = flow();
+    const first = f2.add(doomed, {});
+    f2.add(noop, {}, { dependsOn: [first] });
+    const { result } = await inAppSpan(() => f2.enqueue({ db: db.current.pool }));
+    const [a, b] = result.ids as [string, string];
+    const stored = await storedContext(b);
+    const w = await work([doomed]);
+    await eventually(async () => {
+      const rows = await q(`SELECT id FROM sluice.dead_letter WHERE id = ANY($1::bigint[])`, [
+        [a, b],
+      ]);
+      expect(rows).toHaveLength(2);
+    });
+    await w.stop();
+    expect(await ctxOf([a, b])).toEqual([stored, stored]);
+    await q(`SELECT sluice.replay_dead_letter($1)`, [a]);
+    const [back] = await q<{ state: string; trace_context: unknown }>(
+      `SELECT state, trace_context FROM sluice.job WHERE id = $1`,
+      [b],
+    );
+    expect(back).toEqual({ state: 'blocked', trace_context: stored });
+  });
+
   it('sluice.enqueue() in SQL takes a trace context; the worker continues that trace', async () => {
     const traceId = 'ab'.repeat(16);
     const parent = 'cd'.repeat(8);
