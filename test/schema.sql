@@ -45,11 +45,11 @@ BEGIN
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
         max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
-        created_at, started_at, flow_id, has_dependents, run_options)
+        created_at, started_at, flow_id, has_dependents, run_options, trace_context)
       SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
         g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
         cancel_flow.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents,
-        g.run_options
+        g.run_options, g.trace_context
       FROM gone g
     RETURNING id, has_dependents
   )
@@ -88,10 +88,11 @@ BEGIN
   )
   INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
       max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason, created_at,
-      started_at, flow_id, has_dependents, run_options)
+      started_at, flow_id, has_dependents, run_options, trace_context)
     SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
       g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
-      cancel_job.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents, g.run_options
+      cancel_job.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents, g.run_options,
+      g.trace_context
     FROM gone g
   RETURNING has_dependents, queue INTO has_deps, job_queue;
   GET DIAGNOSTICS moved = ROW_COUNT;
@@ -126,6 +127,25 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 END $_$;
+
+--
+-- Name: checked_trace_context(jsonb); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.checked_trace_context(carrier jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+  IF carrier IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF jsonb_typeof(carrier) <> 'object' OR jsonb_typeof(carrier -> 'traceparent') <> 'string'
+      OR octet_length(carrier::text) > 1024 THEN
+    RAISE EXCEPTION 'trace_context must be a JSON object with a traceparent string, at most 1024 bytes: {"traceparent": "00-<trace id>-<span id>-01"}'
+      USING ERRCODE = '22023';
+  END IF;
+  RETURN carrier;
+END $$;
 
 --
 -- Name: claim_limited(text, integer, text, double precision); Type: FUNCTION; Schema: sluice; Owner: -
@@ -331,14 +351,14 @@ BEGIN
 END $$;
 
 --
--- Name: enqueue(text, jsonb, text, timestamp with time zone, integer, integer, text, text, interval); Type: FUNCTION; Schema: sluice; Owner: -
+-- Name: enqueue(text, jsonb, text, timestamp with time zone, integer, integer, text, text, interval, jsonb); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
-CREATE FUNCTION sluice.enqueue(task text, payload jsonb, queue text DEFAULT 'default'::text, run_at timestamp with time zone DEFAULT now(), priority integer DEFAULT 0, max_attempts integer DEFAULT NULL::integer, unique_key text DEFAULT NULL::text, group_key text DEFAULT NULL::text, unique_finished_within interval DEFAULT NULL::interval) RETURNS bigint
+CREATE FUNCTION sluice.enqueue(task text, payload jsonb, queue text DEFAULT 'default'::text, run_at timestamp with time zone DEFAULT now(), priority integer DEFAULT 0, max_attempts integer DEFAULT NULL::integer, unique_key text DEFAULT NULL::text, group_key text DEFAULT NULL::text, unique_finished_within interval DEFAULT NULL::interval, trace_context jsonb DEFAULT NULL::jsonb) RETURNS bigint
     LANGUAGE sql
     AS $$
   SELECT e.id FROM sluice.enqueue_job(task, payload, queue, run_at, priority, max_attempts,
-    unique_key, group_key, unique_finished_within) e
+    unique_key, group_key, unique_finished_within, trace_context) e
 $$;
 
 --
@@ -473,7 +493,7 @@ BEGIN
     FROM pg_temp.sluice_flow_edge e GROUP BY e.ord
   ), ins AS (
     INSERT INTO sluice.job (id, queue, task, payload, state, priority, run_at, max_attempts,
-        group_key, flow_id, waiting_for, has_dependents, expires_at, run_options)
+        group_key, flow_id, waiting_for, has_dependents, expires_at, run_options, trace_context)
     SELECT m.id, m.queue, m.task, coalesce(m.v -> 'payload', '{}'),
       CASE WHEN coalesce(c.waiting, 0) > 0 THEN 'blocked' ELSE 'pending' END,
       coalesce((m.v ->> 'priority')::integer, 0),
@@ -482,7 +502,8 @@ BEGIN
       coalesce((m.v ->> 'max_attempts')::integer, 25), m.v ->> 'group_key', first_id,
       c.waiting,
       coalesce(m.has_deps, false),
-      (m.v ->> 'expires_at')::timestamptz, m.v -> 'run_options'
+      (m.v ->> 'expires_at')::timestamptz, m.v -> 'run_options',
+      sluice.checked_trace_context(m.v -> 'trace_context')
     FROM pg_temp.sluice_flow_member m LEFT JOIN counts c ON c.ord = m.ord
     ORDER BY m.ord
     RETURNING queue, state, run_at
@@ -497,10 +518,10 @@ BEGIN
 END $_$;
 
 --
--- Name: enqueue_job(text, jsonb, text, timestamp with time zone, integer, integer, text, text, interval); Type: FUNCTION; Schema: sluice; Owner: -
+-- Name: enqueue_job(text, jsonb, text, timestamp with time zone, integer, integer, text, text, interval, jsonb); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
-CREATE FUNCTION sluice.enqueue_job(task text, payload jsonb, queue text, run_at timestamp with time zone, priority integer, max_attempts integer, unique_key text, group_key text, unique_finished_within interval) RETURNS TABLE(id bigint, is_duplicate boolean)
+CREATE FUNCTION sluice.enqueue_job(task text, payload jsonb, queue text, run_at timestamp with time zone, priority integer, max_attempts integer, unique_key text, group_key text, unique_finished_within interval, trace_context jsonb DEFAULT NULL::jsonb) RETURNS TABLE(id bigint, is_duplicate boolean)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -508,6 +529,7 @@ DECLARE
   cap integer;
   new_id bigint;
   due timestamptz := coalesce(enqueue_job.run_at, now());
+  carried jsonb := sluice.checked_trace_context(enqueue_job.trace_context);
 BEGIN
   PERFORM sluice.check_name('task', enqueue_job.task);
   PERFORM sluice.check_name('queue', enqueue_job.queue);
@@ -557,10 +579,10 @@ BEGIN
   END IF;
   LOOP
     INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts, unique_key,
-        group_key)
+        group_key, trace_context)
       VALUES (enqueue_job.queue, enqueue_job.task, enqueue_job.payload, due,
         coalesce(enqueue_job.priority, 0), coalesce(enqueue_job.max_attempts, 25),
-        enqueue_job.unique_key, enqueue_job.group_key)
+        enqueue_job.unique_key, enqueue_job.group_key, carried)
       ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
       RETURNING id INTO new_id;
     IF new_id IS NOT NULL THEN
@@ -605,11 +627,11 @@ BEGIN
   ), kept AS (
     INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
         max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
-        created_at, started_at, flow_id, has_dependents, run_options)
+        created_at, started_at, flow_id, has_dependents, run_options, trace_context)
       SELECT g.id, g.queue, g.task, g.payload, 'expired', g.priority, g.run_at, g.attempt,
         g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
         'expired before it started', g.created_at, g.started_at, g.flow_id, g.has_dependents,
-        g.run_options
+        g.run_options, g.trace_context
       FROM gone g
     RETURNING id, has_dependents
   )
@@ -733,10 +755,10 @@ BEGIN
   ), buried AS (
     INSERT INTO sluice.dead_letter (id, queue, task, payload, priority, run_at, attempt,
         max_attempts, unique_key, group_key, progress, created_at, flow_id, has_dependents,
-        run_options, errors, reason, started_at)
+        run_options, trace_context, errors, reason, started_at)
     SELECT d.id, d.queue, d.task, d.payload, d.priority, d.run_at, d.attempt, d.max_attempts,
       d.unique_key, d.group_key, d.progress, d.created_at, d.flow_id, d.has_dependents,
-      d.run_options,
+      d.run_options, d.trace_context,
       d.errors || jsonb_build_array(jsonb_build_object('attempt', d.attempt,
         'name', 'DependencyFailed', 'message', format('dependency %s was %s', d.failed_by, how),
         'dependency', d.failed_by::text, 'at', now())),
@@ -751,11 +773,11 @@ BEGIN
   ), dropped AS (
     INSERT INTO sluice.job_history (id, queue, task, payload, state, priority, run_at, attempt,
         max_attempts, unique_key, group_key, worker_id, progress, errors, cancel_reason,
-        created_at, started_at, flow_id, has_dependents, run_options)
+        created_at, started_at, flow_id, has_dependents, run_options, trace_context)
     SELECT g.id, g.queue, g.task, g.payload, 'cancelled', g.priority, g.run_at, g.attempt,
       g.max_attempts, g.unique_key, g.group_key, g.worker_id, g.progress, g.errors,
       format('dependency %s was %s', g.cancelled_by, how), g.created_at, g.started_at,
-      g.flow_id, g.has_dependents, g.run_options
+      g.flow_id, g.has_dependents, g.run_options, g.trace_context
     FROM gone g
     RETURNING id, has_dependents
   ), woken AS (
@@ -786,9 +808,11 @@ BEGIN
     SELECT d.* FROM sluice.dead_letter d WHERE d.id = replay_dead_letter.id FOR UPDATE
   ), ins AS (
     INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
-        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options)
+        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options,
+        trace_context)
       SELECT c.id, c.queue, c.task, c.payload, c.priority, now(), 0, c.max_attempts, c.unique_key,
-        c.group_key, c.errors, c.created_at, c.flow_id, c.has_dependents, c.run_options
+        c.group_key, c.errors, c.created_at, c.flow_id, c.has_dependents, c.run_options,
+        c.trace_context
       FROM cand c
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id, queue, has_dependents
@@ -830,9 +854,11 @@ BEGIN
     FROM cand c
   ), ins AS (
     INSERT INTO sluice.job (id, queue, task, payload, priority, run_at, attempt, max_attempts,
-        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options)
+        unique_key, group_key, errors, created_at, flow_id, has_dependents, run_options,
+        trace_context)
       SELECT r.id, r.queue, r.task, r.payload, r.priority, now(), 0, r.max_attempts, r.unique_key,
-        r.group_key, r.errors, r.created_at, r.flow_id, r.has_dependents, r.run_options
+        r.group_key, r.errors, r.created_at, r.flow_id, r.has_dependents, r.run_options,
+        r.trace_context
       FROM ranked r WHERE r.unique_key IS NULL OR r.rn = 1
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING id, queue, has_dependents
@@ -944,10 +970,10 @@ BEGIN
     ), ins AS (
       INSERT INTO sluice.job (id, queue, task, payload, state, priority, run_at, attempt,
           max_attempts, unique_key, group_key, errors, created_at, flow_id, has_dependents,
-          run_options, waiting_for)
+          run_options, trace_context, waiting_for)
       SELECT b.id, b.queue, b.task, b.payload, 'blocked', b.priority, b.run_at, 0,
         b.max_attempts, b.unique_key, b.group_key, b.errors, b.created_at, b.flow_id,
-        b.has_dependents, b.run_options,
+        b.has_dependents, b.run_options, b.trace_context,
         (SELECT count(*) FROM sluice.job_dependency o
           WHERE o.job_id = b.id AND (o.outcome IS NULL OR o.depends_on = ANY(ids)))
       FROM back b
@@ -983,7 +1009,8 @@ CREATE TABLE sluice.dead_letter (
     failed_at timestamp with time zone DEFAULT now() NOT NULL,
     flow_id bigint,
     has_dependents boolean DEFAULT false NOT NULL,
-    run_options jsonb
+    run_options jsonb,
+    trace_context jsonb
 );
 
 --
@@ -1014,6 +1041,7 @@ CREATE TABLE sluice.job (
     has_dependents boolean DEFAULT false NOT NULL,
     expires_at timestamp with time zone,
     run_options jsonb,
+    trace_context jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )
@@ -1046,6 +1074,7 @@ CREATE TABLE sluice.job_history (
     flow_id bigint,
     has_dependents boolean DEFAULT false NOT NULL,
     run_options jsonb,
+    trace_context jsonb,
     CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'expired'::text])))
 )
 PARTITION BY RANGE (finished_at);
@@ -1300,6 +1329,7 @@ CREATE TABLE sluice.job_default (
     has_dependents boolean DEFAULT false NOT NULL,
     expires_at timestamp with time zone,
     run_options jsonb,
+    trace_context jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 );
@@ -1331,6 +1361,7 @@ CREATE TABLE sluice.job_history_default (
     flow_id bigint,
     has_dependents boolean DEFAULT false NOT NULL,
     run_options jsonb,
+    trace_context jsonb,
     CONSTRAINT job_history_state_check CHECK ((state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'expired'::text])))
 );
 
@@ -1362,6 +1393,7 @@ CREATE TABLE sluice.job_q_default_c21f969b (
     has_dependents boolean DEFAULT false NOT NULL,
     expires_at timestamp with time zone,
     run_options jsonb,
+    trace_context jsonb,
     CONSTRAINT job_max_attempts_check CHECK ((max_attempts > 0)),
     CONSTRAINT job_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'running'::text, 'blocked'::text])))
 )

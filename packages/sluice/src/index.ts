@@ -57,6 +57,7 @@ export type {
   JobState,
   QueueTable,
   JobTable,
+  TraceCarrier,
   JobHistoryTable,
   DeadLetterTable,
   ScheduleTable,

@@ -86,7 +86,7 @@ describe('migrate', () => {
     expect(await migrate({ db: url, schema: 'jobs_custom' })).toEqual([]);
     const custom = await catalog(url, 'jobs_custom');
     expect(custom).toContain(
-      'f SCHEMA.enqueue(text,jsonb,text,timestamp with time zone,integer,integer,text,text,interval)',
+      'f SCHEMA.enqueue(text,jsonb,text,timestamp with time zone,integer,integer,text,text,interval,jsonb)',
     );
     expect(custom).toContain('f SCHEMA.claim_limited(text,integer,text,double precision)');
     expect(custom).toEqual(await catalog(url, 'sluice'));

@@ -51,6 +51,7 @@ export const sluiceColumns = {
     has_dependents: 'not null',
     expires_at: 'null',
     run_options: 'any',
+    trace_context: 'null',
   },
   'sluice.job_history': {
     id: 'not null',
@@ -75,6 +76,7 @@ export const sluiceColumns = {
     flow_id: 'null',
     has_dependents: 'not null',
     run_options: 'any',
+    trace_context: 'null',
   },
   'sluice.dead_letter': {
     id: 'not null',
@@ -96,6 +98,7 @@ export const sluiceColumns = {
     flow_id: 'null',
     has_dependents: 'not null',
     run_options: 'any',
+    trace_context: 'null',
   },
   'sluice.schedule': {
     name: 'not null',

@@ -19,6 +19,7 @@ import { queueCapsGet } from '../queries/queue.js';
 import { parseOptions } from '../core/options.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { runOptionsJson, storedRetrySchema } from './run-options.js';
+import { withSendSpan } from '../tracing/send-span.js';
 
 // Keys are stored in text columns: a NUL or a lone surrogate would abort the caller's transaction.
 const storableKey = z
@@ -148,8 +149,7 @@ function toInsertParams<S extends z.ZodType>(
   // Most jobs carry no options: skip the zod pass for them (it is a third of a bulk call's JS).
   let o: JobOptions = {};
   if (options !== undefined && Object.keys(options).length > 0) {
-    const parsedData = parseOptions(jobOptionsSchema, 'job options', options);
-    o = parsedData;
+    o = parseOptions(jobOptionsSchema, 'job options', options);
   }
   return {
     queue: assertName('queue', o.queue ?? task.queue),
@@ -189,6 +189,10 @@ export async function enqueue<S extends z.ZodType>(
   assertSchemaName(schema);
   const params = toInsertParams(task, payload, jobOptions);
   const exec = toExecutor(db, { isPrepared: preparedStatements ?? true });
+  return withSendSpan([params], () => insertOne(exec, schema, params));
+}
+
+async function insertOne(exec: Executor, schema: string, params: JobInsertParams) {
   if (params.uniqueWithinMs !== null) return insertScoped(exec, schema, params);
   // A conflicting unique job may finish between insert and lookup; then insert again.
   for (let i = 0; i < 5; i++) {
@@ -239,9 +243,8 @@ export async function enqueueMany(
   });
   if (params.length === 0) return [];
   const exec = toExecutor(db, { isPrepared: preparedStatements ?? true });
-  if (params.some((p) => p.uniqueWithinMs !== null))
-    return insertWithScoped(exec, schema, params, chunkSize);
-  return insertBulk(exec, schema, params, chunkSize);
+  const insert = params.some((p) => p.uniqueWithinMs !== null) ? insertWithScoped : insertBulk;
+  return withSendSpan(params, () => insert(exec, schema, params, chunkSize));
 }
 
 async function insertBulk(

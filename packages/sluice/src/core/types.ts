@@ -49,6 +49,12 @@ export interface QueueTable {
   updated_at: Generated<Timestamp>;
 }
 
+/** A W3C Trace Context carrier, as stored with a job (`sluice.job.trace_context`). */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string;
+}
+
 /** `sluice.job`: unfinished jobs (pending, running, blocked), partitioned by queue. */
 export interface JobTable {
   id: Generated<string>;
@@ -77,6 +83,8 @@ export interface JobTable {
   expires_at: Timestamp | null;
   /** Per-job `{ timeoutMs, retry }`. */
   run_options: Json;
+  /** The enqueuer's trace context (OpenTelemetry), kept through retries and replays. */
+  trace_context: TraceCarrier | null;
 }
 
 /** `sluice.job_history`: completed and cancelled jobs, partitioned by UTC day. */
@@ -103,6 +111,7 @@ export interface JobHistoryTable {
   flow_id: string | null;
   has_dependents: Generated<boolean>;
   run_options: Json;
+  trace_context: TraceCarrier | null;
 }
 
 /** `sluice.dead_letter`: jobs out of attempts or failed permanently. */
@@ -126,6 +135,7 @@ export interface DeadLetterTable {
   flow_id: string | null;
   has_dependents: Generated<boolean>;
   run_options: Json;
+  trace_context: TraceCarrier | null;
 }
 
 /** `sluice.job_dependency`: job_id waits for depends_on; outcome is set once depends_on finished. */

@@ -12,6 +12,7 @@ import { assertName } from '../core/names.js';
 import { parseOptions } from '../core/options.js';
 import { queueCapsGet } from '../queries/queue.js';
 import { dependencyStates, flowEnqueue } from '../queries/flow.js';
+import { withSendSpan } from '../tracing/send-span.js';
 
 /** The documented size limit of one flow (sluice.enqueue_flow refuses more). */
 export const MAX_FLOW_MEMBERS = 100_000;
@@ -114,6 +115,16 @@ interface Member {
   queue: string;
   bytes: number;
   idDeps: { id: string; onFailure: OnFailure }[];
+  /** Set by the send span for this enqueue (OpenTelemetry); absent while tracing is off. */
+  traceContextJson?: string | null;
+}
+
+/** The members as sluice.enqueue_flow's JSON array, each with its trace context if it has one. */
+function membersJson(members: Member[]): string {
+  const json = members.map((m) =>
+    m.traceContextJson ? `${m.json.slice(0, -1)},"trace_context":${m.traceContextJson}}` : m.json,
+  );
+  return `[${json.join(',')}]`;
 }
 
 /**
@@ -245,7 +256,8 @@ export class Flow {
     if (this.#members.length === 0) throw new InvalidFlowError('a flow needs at least one member');
     const { exec, schema } = resolveTarget(target);
     await this.#check(exec, schema);
-    const rows = await flowEnqueue(exec, schema, `[${this.#members.map((m) => m.json).join(',')}]`);
+    const members = this.#members;
+    const rows = await withSendSpan(members, () => flowEnqueue(exec, schema, membersJson(members)));
     const ids = rows.map((r) => r.id);
     return {
       flowId: ids[0]!,

@@ -5,6 +5,7 @@
 // state = 'running'): a stale worker's late result matches no row and is never applied.
 import type { Executor } from '../core/db.js';
 import { inSchema } from '../core/schema-sql.js';
+import type { TraceCarrier } from '../core/types.js';
 import {
   DEAD_LETTER_KEPT_COLUMNS,
   deadLetterKeptValues,
@@ -30,6 +31,8 @@ export interface ClaimedJob {
   due_wait_ms: number;
   /** Set by the worker on arrival (its own clock), for the wait until the handler starts. */
   claimed_at_ms?: number;
+  /** The enqueuer's W3C trace context (`{ traceparent, tracestate? }`), null for most jobs. */
+  trace_context: TraceCarrier | null;
 }
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
@@ -55,7 +58,8 @@ WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
 ))
 RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
   (extract(epoch FROM j.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-  j.expires_at <= now() AS is_expired, (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms`;
+  j.expires_at <= now() AS is_expired, j.trace_context,
+  (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms`;
 
 export async function jobClaim(
   db: Executor,
@@ -342,7 +346,7 @@ export async function jobClaimLimited(
     inSchema(
       `SELECT c.id, c.queue, c.task, c.payload, c.attempt, c.max_attempts, c.group_key,
          (extract(epoch FROM c.created_at) * 1000)::float8 AS created_at_ms, j.run_options,
-         j.expires_at <= now() AS is_expired,
+         j.expires_at <= now() AS is_expired, j.trace_context,
          (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms
        FROM sluice.claim_limited($1, $2, $3, $4) c
        JOIN sluice.job j ON j.queue = $1 AND j.id = c.id`,

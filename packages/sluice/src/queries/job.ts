@@ -19,6 +19,8 @@ export interface JobInsertParams {
   expiresAt: Date | null;
   /** Per-job `{ timeoutMs, retry }` as JSON; null for none. */
   runOptionsJson: string | null;
+  /** The enqueuer's trace context as JSON (set by the send span); absent or null for none. */
+  traceContextJson?: string | null;
 }
 
 // INSERT … SELECT from sluice.queue so that an unknown queue or an oversized payload inserts
@@ -29,9 +31,9 @@ export interface JobInsertParams {
 // unique key is given, since speculative insertion costs on every insert.
 const JOB_INSERT_SELECT = `
 INSERT INTO sluice.job (queue, task, payload, run_at, priority, max_attempts, unique_key, group_key,
-  expires_at, run_options)
+  expires_at, run_options, trace_context)
 SELECT q.name, $2, $3::jsonb, coalesce($4::timestamptz, now() + $5::float8 * interval '1 millisecond'),
-  $6, $7, $8, $9, $10, $11::jsonb
+  $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb
 FROM sluice.queue q
 WHERE q.name = $1 AND octet_length($3::text) <= q.max_payload_bytes`;
 const JOB_INSERT_RETURNING = `
@@ -61,6 +63,7 @@ export async function jobInsert(db: Executor, schema: string, p: JobInsertParams
       p.groupKey,
       p.expiresAt,
       p.runOptionsJson,
+      p.traceContextJson ?? null,
     ],
     `${schema}_job_insert${isUnique ? '_unique' : ''}`,
   );
@@ -74,7 +77,7 @@ const JOB_INSERT_SCOPED = `
 SELECT e.id::text AS id, e.is_duplicate FROM sluice.enqueue_job($1, $2::jsonb, $3,
   coalesce($4::timestamptz, now() + $5::float8 * interval '1 millisecond'), $6, $7, $8, $9,
   CASE WHEN $10::float8 = 'Infinity' THEN interval '1000 years'
-    ELSE $10::float8 * interval '1 millisecond' END) e`;
+    ELSE $10::float8 * interval '1 millisecond' END, $11::jsonb) e`;
 
 export async function jobInsertScoped(db: Executor, schema: string, p: JobInsertParams) {
   const { rows } = await db.query<{ id: string; is_duplicate: boolean }>(
@@ -90,6 +93,7 @@ export async function jobInsertScoped(db: Executor, schema: string, p: JobInsert
       p.uniqueKey,
       p.groupKey,
       p.uniqueWithinMs === Infinity ? 'Infinity' : p.uniqueWithinMs,
+      p.traceContextJson ?? null,
     ],
   );
   return { id: rows[0]!.id, isDuplicate: rows[0]!.is_duplicate };
@@ -129,7 +133,8 @@ type BulkColumn =
   | 'unique_key'
   | 'group_key'
   | 'expires_at'
-  | 'run_options';
+  | 'run_options'
+  | 'trace_context';
 
 const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams) => unknown }[] = [
   { name: 'queue', type: 'text', pick: (j) => j.queue },
@@ -143,6 +148,8 @@ const BULK_COLUMNS: { name: BulkColumn; type: string; pick: (j: JobInsertParams)
   { name: 'group_key', type: 'text', pick: (j) => j.groupKey },
   { name: 'expires_at', type: 'timestamptz', pick: (j) => j.expiresAt },
   { name: 'run_options', type: 'jsonb', pick: (j) => j.runOptionsJson },
+  // One send span per call: every job carries the same value, sent once.
+  { name: 'trace_context', type: 'jsonb', pick: (j) => j.traceContextJson ?? null },
 ];
 
 const bulkSqlCache = new Map<string, string>();
@@ -180,11 +187,11 @@ function bulkInsertSql(shape: string, isUnique: boolean): string {
   const sql = `
 WITH ins AS (
   INSERT INTO sluice.job (id, queue, task, payload, run_at, priority, max_attempts, unique_key,
-    group_key, expires_at, run_options)
+    group_key, expires_at, run_options, trace_context)
   SELECT nextval('sluice.job_id_seq'), ${expr.queue}, ${expr.task}, t.payload,
     coalesce(${expr.run_at}, now() + ${expr.delay_ms} * interval '1 millisecond'), ${expr.priority},
     ${expr.max_attempts}, ${expr.unique_key}, ${expr.group_key}, ${expr.expires_at},
-    ${expr.run_options}
+    ${expr.run_options}, ${expr.trace_context}
   FROM ROWS FROM (${rows.join(', ')}) WITH ORDINALITY AS t(${names.join(', ')}, ord)
   WHERE NOT EXISTS (
     SELECT 1 FROM unnest($2::text[], $3::int[]) AS c(queue, max_bytes)

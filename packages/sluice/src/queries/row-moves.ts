@@ -22,6 +22,7 @@ const KEPT_IN_HISTORY = [
   'flow_id',
   'has_dependents',
   'run_options',
+  'trace_context',
 ];
 
 /** What a job keeps when it moves to dead_letter: the same, but no worker, and errors are the mover's. */

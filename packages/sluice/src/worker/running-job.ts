@@ -16,6 +16,7 @@ import {
   valueOutcome,
   type RunOutcome,
 } from './executor.js';
+import { startProcessSpan, type ProcessSpan } from '../tracing/process-span.js';
 
 /** What a running job needs from the worker that runs it. */
 export interface RunningJobHost {
@@ -52,6 +53,8 @@ export class RunningJob {
   unsavedProgress: { value: unknown } | undefined;
   progressWrite: Promise<void> | undefined;
   progressTimer: NodeJS.Timeout | undefined;
+  /** This attempt's OpenTelemetry span; undefined while tracing is off. */
+  private span: ProcessSpan | undefined;
   private isSettled = false;
   private isFinished = false;
   private timer: NodeJS.Timeout | undefined;
@@ -73,6 +76,7 @@ export class RunningJob {
   start(): void {
     const { job, task } = this;
     if (job.is_expired) return this.settleSoon({ kind: 'expire', token: tokenOf(job) });
+    this.span = startProcessSpan(job);
     if (!task?.handler) return this.settleSoon(unknownTaskOutcome(job));
     // Parsed again: a row stored by older code may no longer match the task's schema.
     const parsed = task.schema.safeParse(job.payload);
@@ -83,7 +87,10 @@ export class RunningJob {
     if (timeoutMs !== undefined) this.timer = setTimeout(() => this.timeOut(), timeoutMs);
     let value: unknown;
     try {
-      value = task.handler(parsed.data, new HandlerContext(this));
+      const ctx = new HandlerContext(this);
+      value = this.span
+        ? this.span.run(() => task.handler?.(parsed.data, ctx))
+        : task.handler(parsed.data, ctx);
     } catch (err) {
       return this.settleSoon(errorOutcome(job, task, err));
     }
@@ -144,6 +151,7 @@ export class RunningJob {
 
   private handOver(outcome: RunOutcome): void {
     this.isFinished = true;
+    this.span?.end(outcome);
     this.host.finish(this, outcome);
     this.resolveDone?.();
   }
