@@ -41,3 +41,8 @@ export function createLogger(level: Level = 'info', bindings: object = {}): Logg
     isLevelEnabled: (lvl: string) => (LEVELS[lvl as Level] ?? LEVELS.info) >= min,
   };
 }
+
+/** A worker's logger: the given one (or a default) bound to the worker's id. */
+export function workerLogger(given: Logger | undefined, workerId: string): Logger {
+  return (given ?? createLogger()).child?.({ workerId }) ?? given ?? createLogger();
+}

@@ -21,9 +21,10 @@ import { Heartbeat } from './heartbeat.js';
 import { Producer } from './producer.js';
 import { StartMarker } from './start-marker.js';
 import { Leader } from './leader.js';
-import { createLogger } from './logger.js';
+import { workerLogger } from './logger.js';
 import { Notifier } from './notifier.js';
 import { RunningJob, type RunningJobHost } from './running-job.js';
+import { saveJobLog } from './job-log.js';
 import {
   cancelClaimed,
   expireClaimed,
@@ -110,10 +111,7 @@ export class Worker extends EventEmitter {
     this.queues = [...new Set(this.o.queues ?? this.o.tasks.map((t) => t.queue))];
     this.queues.forEach((q) => assertName('queue', q));
     this.capacity = this.o.concurrency + (this.o.bufferSize ?? this.o.concurrency);
-    this.logger =
-      (this.o.logger ?? createLogger()).child?.({ workerId: this.id }) ??
-      this.o.logger ??
-      createLogger();
+    this.logger = workerLogger(this.o.logger, this.id);
     this.isDebugLogged = this.logger.isLevelEnabled?.('debug') ?? true;
     // One host object for every running job, so starting a job builds no closures over `this`.
     this.jobHost = {
@@ -121,6 +119,7 @@ export class Worker extends EventEmitter {
       heartbeat: () => this.heartbeat.beat(),
       onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
       saveProgress: (job, value) => saveProgress(this.txHost, job, value),
+      saveLog: (job, lines) => saveJobLog(this.txHost, job, lines),
       finish: (entry, outcome) => this.finish(entry, outcome),
       dependencies: (job) => dependenciesRead(this.db, this.o.schema, job.id),
       transaction: (entry, fn) => runJobTransaction(this.txHost, entry, fn),
