@@ -15,7 +15,13 @@ export interface JobLogRow {
 export async function jobLogInsertMany(
   db: Executor,
   schema: string,
-  p: { id: string; attempt: number; levels: string[]; messages: string[]; fieldsJson: (string | null)[] },
+  p: {
+    id: string;
+    attempt: number;
+    levels: string[];
+    messages: string[];
+    fieldsJson: (string | null)[];
+  },
 ) {
   await db.query(
     inSchema(

@@ -32,7 +32,10 @@ export class JobLogBuffer {
   add(message: unknown, fields?: unknown, level = 'info'): void {
     const parsed = lineSchema.safeParse({ message, fields });
     if (!parsed.success) {
-      throw new InvalidOptionsError('ctx.log', parsed.error.issues.map((i) => i.message).join('; '));
+      throw new InvalidOptionsError(
+        'ctx.log',
+        parsed.error.issues.map((i) => i.message).join('; '),
+      );
     }
     if (this.lines.length >= JOB_LOG_MAX_LINES) {
       this.dropped++;
@@ -40,7 +43,11 @@ export class JobLogBuffer {
     }
     let fieldsJson = parsed.data.fields ? JSON.stringify(parsed.data.fields) : null;
     if (fieldsJson && fieldsJson.length > JOB_LOG_MAX_FIELDS) fieldsJson = '{"truncated":true}';
-    this.lines.push({ level, message: parsed.data.message.slice(0, JOB_LOG_MAX_MESSAGE), fieldsJson });
+    this.lines.push({
+      level,
+      message: parsed.data.message.slice(0, JOB_LOG_MAX_MESSAGE),
+      fieldsJson,
+    });
   }
 
   /** Takes the lines to write, with the dropped count as a last line. */
@@ -55,7 +62,11 @@ export class JobLogBuffer {
 }
 
 /** Writes an attempt's lines in one statement. */
-export async function saveJobLog(host: Pick<JobTransactionHost, 'db' | 'schema'>, job: ClaimedJob, lines: JobLogLine[]) {
+export async function saveJobLog(
+  host: Pick<JobTransactionHost, 'db' | 'schema'>,
+  job: ClaimedJob,
+  lines: JobLogLine[],
+) {
   await jobLogInsertMany(host.db, host.schema, {
     id: job.id,
     attempt: job.attempt,
