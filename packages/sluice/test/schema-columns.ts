@@ -184,7 +184,7 @@ export const sluiceColumns = {
     at: 'not null',
     level: 'not null',
     message: 'not null',
-    fields: 'null',
+    fields: 'any',
   },
   'sluice.flow_members': {
     flow_id: 'not null',

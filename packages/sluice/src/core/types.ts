@@ -148,7 +148,7 @@ export interface JobLogTable {
   at: Generated<Timestamp>;
   level: Generated<string>;
   message: string;
-  fields: Json | null;
+  fields: Json;
 }
 
 /** `sluice.schedule`: cron schedules and their next tick. */
