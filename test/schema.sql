@@ -691,6 +691,25 @@ CREATE FUNCTION sluice.prune_dependencies(max_rows integer DEFAULT 10000) RETURN
 $$;
 
 --
+-- Name: prune_job_logs(integer); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.prune_job_logs(max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE sql
+    AS $$
+  WITH old AS (
+    SELECT l.ctid FROM sluice.job_log l
+    WHERE l.at < now() - (SELECT coalesce(max(greatest(q.history_retention,
+        q.dead_letter_retention)), interval '30 days') FROM sluice.queue q)
+      AND NOT EXISTS (SELECT 1 FROM sluice.job j WHERE j.id = l.job_id)
+    ORDER BY l.at LIMIT max_rows
+  ), gone AS (
+    DELETE FROM sluice.job_log l USING old WHERE l.ctid = old.ctid RETURNING 1
+  )
+  SELECT count(*)::integer FROM gone
+$$;
+
+--
 -- Name: release_dependents(bigint[], text); Type: FUNCTION; Schema: sluice; Owner: -
 --
 
@@ -1366,6 +1385,20 @@ CREATE TABLE sluice.job_history_default (
 );
 
 --
+-- Name: job_log; Type: TABLE; Schema: sluice; Owner: -
+--
+
+CREATE TABLE sluice.job_log (
+    job_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    seq integer NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    level text DEFAULT 'info'::text NOT NULL,
+    message text NOT NULL,
+    fields jsonb
+);
+
+--
 -- Name: job_q_default_c21f969b; Type: TABLE; Schema: sluice; Owner: -
 --
 
@@ -1809,6 +1842,18 @@ CREATE INDEX job_history_unique_key_idx ON ONLY sluice.job_history USING btree (
 --
 
 CREATE INDEX job_history_default_queue_unique_key_idx ON sluice.job_history_default USING btree (queue, unique_key) WHERE (unique_key IS NOT NULL);
+
+--
+-- Name: job_log_at_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_log_at_idx ON sluice.job_log USING btree (at);
+
+--
+-- Name: job_log_job_idx; Type: INDEX; Schema: sluice; Owner: -
+--
+
+CREATE INDEX job_log_job_idx ON sluice.job_log USING btree (job_id, attempt, seq);
 
 --
 -- Name: job_q_default_c21f969b_expires_at_idx; Type: INDEX; Schema: sluice; Owner: -

@@ -83,8 +83,21 @@ describe('sluice jobs', () => {
       errors: [],
       result: null,
       progress: null,
+      log: [],
     });
     expect(ok(await sluice('jobs', 'show', ready)).stdout).toMatch(/^id:\s+\d+\n[\s\S]*errors:/);
+    await db.current.pool.query(
+      `INSERT INTO sluice.job_log (job_id, attempt, seq, message, fields)
+       VALUES ($1, 1, 1, 'charged card', '{"cents": 1200}')`,
+      [ready],
+    );
+    expect(ok(await sluice('jobs', 'show', ready)).stdout).toMatch(
+      /\nlog:\n {2}#1 \S+ info charged card \{"cents":1200\}/,
+    );
+    const logged = JSON.parse(ok(await sluice('jobs', 'show', ready, '--json')).stdout);
+    expect(logged.log).toMatchObject([
+      { attempt: 1, message: 'charged card', fields: { cents: 1200 } },
+    ]);
 
     expect(ok(await sluice('jobs', 'cancel', ready)).stdout).toMatch(/cancelled/);
     expect(

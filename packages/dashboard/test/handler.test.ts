@@ -82,6 +82,20 @@ describe('pages', () => {
     const done = await admin.get(`/jobs/${ids.completed[0]}`);
     expect(done.text).not.toContain('msg-for-');
     expect(done.text).toContain('Result hidden');
+    expect(done.text).toContain('No log lines.');
+  });
+
+  it('a job page shows its ctx.log lines, escaped, from every attempt', async () => {
+    const id = ids.dead[0]!;
+    await db.current.pool.query(
+      `INSERT INTO sluice.job_log (job_id, attempt, seq, message, fields)
+       VALUES ($1, 1, 1, 'first <b>try</b>', NULL), ($1, 2, 1, 'second', '{"n": 2}')`,
+      [id],
+    );
+    const p = await admin.get(`/jobs/${id}`);
+    expect(p.text).toContain('Log (2)');
+    expect(p.text).toContain('first &lt;b&gt;try&lt;/b&gt;');
+    expect(p.text).toMatch(/#2 .* info second \{&quot;n&quot;:2\}/);
   });
 
   it('shows payloads and results only with showPayloads', async () => {

@@ -72,6 +72,7 @@ export type {
   QueueStatsView,
   AllJobsView,
   JobDependencyTable,
+  JobLogTable,
   FlowMembersView,
   SluiceDatabase,
 } from './core/types.js';

@@ -180,6 +180,15 @@ export const sluiceColumns = {
     created_at: 'not null',
     finished_at: 'null',
   },
+  'sluice.job_log': {
+    job_id: 'not null',
+    attempt: 'not null',
+    seq: 'not null',
+    at: 'not null',
+    level: 'not null',
+    message: 'not null',
+    fields: 'any',
+  },
   'sluice.flow_members': {
     flow_id: 'not null',
     id: 'not null',

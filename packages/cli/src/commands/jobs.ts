@@ -1,7 +1,7 @@
 // `sluice jobs list|show|cancel|retry`: any job by id, wherever it lives (all_jobs view).
 import { Option, type Command } from 'commander';
 import { cancelJob, getJob, JobNotFoundError, type JobState } from 'sluice';
-import { listJobs, retryJob } from 'sluice/admin';
+import { getJobLogs, listJobs, retryJob, type JobLogLine } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
 import { withDb } from '../connection.js';
@@ -76,10 +76,15 @@ export function registerJobs(program: Command): void {
       examples('sluice jobs show 42', 'sluice jobs show 42 --json | jq .errors'),
     )
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-      const job = await withDb(globals(cmd), (db, schema) => getJob({ db, schema, id }));
+      const [job, log] = await withDb(globals(cmd), (db, schema) =>
+        Promise.all([getJob({ db, schema, id }), getJobLogs({ db, schema, id })]),
+      );
       if (!job) throw new JobNotFoundError(id);
-      if (opts.json) printJson(job);
-      else console.log(formatRecord({ ...job }));
+      if (opts.json) printJson({ ...job, log });
+      else {
+        console.log(formatRecord({ ...job }));
+        if (log.length > 0) console.log(`\nlog:\n${log.map(logLine).join('\n')}`);
+      }
     });
 
   jobs
@@ -128,4 +133,10 @@ export function registerJobs(program: Command): void {
       });
       console.log(`job ${id} will run now`);
     });
+}
+
+/** One ctx.log line as `sluice jobs show` prints it: attempt, time, level, message, fields. */
+function logLine(l: JobLogLine): string {
+  const fields = l.fields ? ` ${JSON.stringify(l.fields)}` : '';
+  return `  #${l.attempt} ${l.at.toISOString()} ${l.level} ${l.message}${fields}`;
 }

@@ -1,6 +1,6 @@
 // One job: state, timings, progress, errors per attempt with their stacks, and the payload and
 // result only when the dashboard was told to show them.
-import { getDeadLetter, getJob } from 'sluice/admin';
+import { getDeadLetter, getJob, getJobLogs, type JobLogLine } from 'sluice/admin';
 import { actionButton, badge, between, href, prettyJson, utc, when } from '../format.js';
 import { html, type SafeHtml } from '../html.js';
 import { HttpError, type PageContext } from '../page-context.js';
@@ -37,6 +37,7 @@ export async function jobPage(
     job.state === 'dead' ? await getDeadLetter({ db: ctx.db, schema: ctx.schema, id }) : undefined;
   const errors = job.errors.map(asError);
   const flow = await flowSection(ctx, id, job.flowId);
+  const log = await getJobLogs({ db: ctx.db, schema: ctx.schema, id });
   const isLive = job.state === 'pending' || job.state === 'running' || job.state === 'blocked';
   const actions = html`<span class="actions">
     ${job.state === 'pending' ? actionButton(ctx, `/jobs/${id}/retry`, 'Run now', { kind: 'primary' }) : ''}
@@ -114,6 +115,8 @@ export async function jobPage(
           : html`<pre>${prettyJson(job.progress)}</pre>`
       }
     </div>
+    <h2>Log (${log.length})</h2>
+    <div class="panel">${logList(log)}</div>
     <h2>Errors (${errors.length})</h2>
     <div class="panel">${errorList}</div>
     <div class="grid2">
@@ -137,4 +140,14 @@ export async function jobPage(
       </div>
     </div>`;
   return { title: `Job ${job.id}`, body };
+}
+
+/** The job's ctx.log lines, one per row: attempt, time, level, message, fields. */
+function logList(log: JobLogLine[]): SafeHtml {
+  if (log.length === 0) return html`<div class="empty">No log lines.</div>`;
+  const line = (l: JobLogLine) => {
+    const fields = l.fields ? ` ${JSON.stringify(l.fields)}` : '';
+    return `#${l.attempt} ${utc(l.at)} ${l.level} ${l.message}${fields}`;
+  };
+  return html`<pre class="job-log">${log.map(line).join('\n')}</pre>`;
 }

@@ -13,6 +13,8 @@ export type { QueueSettings, QueueInfo } from './queues.js';
 export { getJob } from '../client/job-status.js';
 export type { JobInfo } from '../client/job-status.js';
 export { listJobs, retryJob } from './jobs.js';
+export { getJobLogs } from './job-logs.js';
+export type { JobLogLine } from './job-logs.js';
 export type { ListJobsFilter } from './jobs.js';
 export {
   listDeadLetters,

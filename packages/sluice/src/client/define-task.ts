@@ -24,6 +24,13 @@ export interface JobContext {
   progress(value: unknown): Promise<void>;
   logger: Logger;
   /**
+   * Stores a line with the job (sluice.job_log), shown by the dashboard and `sluice jobs show`:
+   * at most 100 lines per attempt (then one "N lines dropped" line), messages cut at 2,048
+   * characters, fields over 4 KiB of JSON replaced. Written with the attempt's outcome.
+   * @example ctx.log('charged card', { amountCents: 1200 });
+   */
+  log(message: string, fields?: Record<string, unknown>): void;
+  /**
    * The jobs this one waited for (flows), in the order they were given, with their results (or
    * last error, for one that failed under `onFailure: 'ignore'`). Read from the database on
    * first call; empty for a job without dependencies.

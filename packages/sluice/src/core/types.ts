@@ -150,6 +150,17 @@ export interface JobDependencyTable {
   finished_at: Timestamp | null;
 }
 
+/** `sluice.job_log`: ctx.log lines, per job and attempt in the order written (seq). */
+export interface JobLogTable {
+  job_id: string;
+  attempt: number;
+  seq: number;
+  at: Generated<Timestamp>;
+  level: Generated<string>;
+  message: string;
+  fields: Json;
+}
+
 /** `sluice.schedule`: cron schedules and their next tick. */
 export interface ScheduleTable {
   name: string;
@@ -306,5 +317,6 @@ export interface SluiceDatabase {
   'sluice.queue_stats': QueueStatsView;
   'sluice.all_jobs': AllJobsView;
   'sluice.job_dependency': JobDependencyTable;
+  'sluice.job_log': JobLogTable;
   'sluice.flow_members': FlowMembersView;
 }

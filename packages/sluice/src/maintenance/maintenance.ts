@@ -16,6 +16,7 @@ import {
   parentsAnalyze,
   parentsAnalyzeDue,
 } from '../queries/maintenance.js';
+import { jobLogPrune } from '../queries/job-log.js';
 import type { ServiceDeps } from '../core/service.js';
 import { parseOptions } from '../core/options.js';
 
@@ -52,6 +53,8 @@ export interface MaintenanceRun {
   deadLettersDeleted: number;
   /** Flow edges pruned: older than every queue's retention, their dependent finished. */
   dependenciesDeleted: number;
+  /** ctx.log lines pruned: older than every queue's retention, their job finished. */
+  jobLogsDeleted: number;
   isAnalyzed: boolean;
   durationMs: number;
 }
@@ -139,12 +142,19 @@ export class Maintenance extends EventEmitter<MaintenanceEvents> {
       dependenciesDeleted += n;
       if (n < c.deadLetterBatchSize || this.#loop.isStopping) break;
     }
+    let jobLogsDeleted = 0;
+    for (;;) {
+      const n = await jobLogPrune(this.#exec, this.#schema, c.deadLetterBatchSize);
+      jobLogsDeleted += n;
+      if (n < c.deadLetterBatchSize || this.#loop.isStopping) break;
+    }
     const isAnalyzed = await this.#analyzeIfDue();
     const run: MaintenanceRun = {
       partitionsCreated,
       partitionsDropped,
       deadLettersDeleted,
       dependenciesDeleted,
+      jobLogsDeleted,
       isAnalyzed,
       durationMs: Math.round(performance.now() - started),
     };

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { Task } from '../client/define-task.js';
+import { saveJobLog } from '../worker/job-log.js';
 import type { Logger } from '../core/logger.js';
 import {
   jobCancelRunning,
@@ -132,6 +133,7 @@ function runOne(
           workerId,
           progressJson: JSON.stringify(value ?? null),
         }),
+      saveLog: (j, lines) => saveJobLog({ db: exec, schema }, j, lines),
       finish: (entry, outcome) => {
         // History's started_at is when the handler started, as from a worker.
         if (outcome.kind === 'complete' || outcome.kind === 'fail') {

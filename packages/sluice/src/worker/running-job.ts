@@ -7,6 +7,7 @@ import type { DependencyResult, JobContext, Task } from '../client/define-task.j
 import type { Logger } from '../core/logger.js';
 import { InvalidOptionsError, TimeoutError } from '../core/errors.js';
 import type { ClaimedJob } from '../queries/job-worker.js';
+import { JobLogBuffer, type JobLogLine } from './job-log.js';
 import {
   errorOutcome,
   failOutcome,
@@ -26,6 +27,8 @@ export interface RunningJobHost {
   onProgress(job: ClaimedJob, value: unknown): void;
   /** Throttled progress() calls, for the row. */
   saveProgress(job: ClaimedJob, value: unknown): Promise<void>;
+  /** Writes an attempt's ctx.log lines (one statement). */
+  saveLog(job: ClaimedJob, lines: JobLogLine[]): Promise<void>;
   finish(entry: RunningJob, outcome: RunOutcome): void;
   /** The job's dependencies and their results (flows). */
   dependencies(job: ClaimedJob): Promise<DependencyResult[]>;
@@ -55,6 +58,8 @@ export class RunningJob {
   progressTimer: NodeJS.Timeout | undefined;
   /** This attempt's OpenTelemetry span; undefined while tracing is off. */
   private span: ProcessSpan | undefined;
+  /** ctx.log lines of this attempt, made on the first line. */
+  log: JobLogBuffer | undefined;
   private isSettled = false;
   private isFinished = false;
   private timer: NodeJS.Timeout | undefined;
@@ -142,8 +147,8 @@ export class RunningJob {
     clearTimeout(this.timer);
     // The value a handler set last is the one stored: it is written before the outcome, which
     // moves the row out of sluice.job.
-    if (this.unsavedProgress || this.progressWrite) {
-      void this.flushProgress().then(() => this.handOver(outcome));
+    if (this.unsavedProgress || this.progressWrite || this.log) {
+      void Promise.all([this.flushProgress(), this.flushLog()]).then(() => this.handOver(outcome));
       return;
     }
     this.handOver(outcome);
@@ -184,6 +189,18 @@ export class RunningJob {
       )
       .finally(() => (this.progressWrite = undefined));
     return this.progressWrite;
+  }
+
+  // Lines are written before the outcome, so they are there once the job is history; a failed
+  // write loses only the lines, never the outcome.
+  private async flushLog(): Promise<void> {
+    const lines = this.log?.take();
+    if (!lines?.length) return;
+    await this.host
+      .saveLog(this.job, lines)
+      .catch((err: unknown) =>
+        this.host.logger.warn({ err, ...logFields(this.job) }, 'job log write failed'),
+      );
   }
 
   /** Waits for the write in flight, then writes the last unsaved value (if any). */
@@ -246,6 +263,11 @@ class HandlerContext implements JobContext {
     const run = this.#run;
     // Throttled: progress must not turn into a write per tick; the last value is never dropped.
     return (this.#progress ??= (value: unknown) => run.setProgress(value));
+  }
+
+  get log(): (message: string, fields?: Record<string, unknown>) => void {
+    const run = this.#run;
+    return (message, fields) => (run.log ??= new JobLogBuffer()).add(message, fields);
   }
 
   get dependencies(): () => Promise<DependencyResult[]> {

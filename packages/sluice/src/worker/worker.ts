@@ -30,6 +30,7 @@ import { Leader } from './leader.js';
 import { workerLogger } from './logger.js';
 import { Notifier } from './notifier.js';
 import { RunningJob, type RunningJobHost } from './running-job.js';
+import { saveJobLog } from './job-log.js';
 import {
   endClaimed,
   runJobTransaction,
@@ -108,6 +109,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       heartbeat: () => this.heartbeat.beat(),
       onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
       saveProgress: (job, value) => saveProgress(this.txHost, job, value),
+      saveLog: (job, lines) => saveJobLog(this.txHost, job, lines),
       finish: (entry, outcome) => this.finish(entry, outcome),
       dependencies: (job) => dependenciesRead(this.db, this.o.schema, job.id),
       transaction: (entry, fn) => runJobTransaction(this.txHost, entry, fn),
