@@ -165,4 +165,32 @@ describe('sluice work', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^sluice: option '--queue <name>' argument 'no spaces' is invalid/);
   });
+
+  it('--metrics-port serves /metrics beside the worker, and stops with it', async () => {
+    const pool = db.current.pool;
+    await createQueue({ db: pool, name: 'work-a' });
+    await enqueueMany([{ task: taskA, payload: { sleepMs: 1 } }], { db: pool });
+    const w = startWork('--queue', 'work-a', '--metrics-port', '0', '--poll-interval-ms', '200');
+    let port = 0;
+    await eventually(
+      () => {
+        const line = w
+          .stderr()
+          .split('\n')
+          .find((l) => l.includes('metrics on /metrics'));
+        port = line ? (JSON.parse(line) as { port: number }).port : 0;
+        expect(port).toBeGreaterThan(0);
+      },
+      { timeoutMs: 20_000 },
+    );
+    await eventually(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/^sluice_jobs_completed_total\{queue="work-a",task="work-a"\} 1$/m);
+      expect(text).toMatch(/^sluice_queue_jobs\{queue="work-a",state="ready"\} 0$/m);
+    });
+    expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
 });

@@ -114,6 +114,24 @@ describe('security', () => {
     expect(() => bearerToken({ token: 'short' })).toThrow(/16/);
   });
 
+  it('serves Prometheus queue gauges on /metrics to a read-only identity, not to anyone', async () => {
+    const token = 'a-long-enough-token-456';
+    const d = createDashboard({
+      db: db.current.pool,
+      authorize: bearerToken({ token }),
+      readOnly: true,
+    });
+    expect((await d(new Request('http://x.example/metrics'))).status).toBe(401);
+    const s = new Session(d, 'http://x.example', { authorization: `Bearer ${token}` });
+    const m = await s.get('/metrics');
+    expect(m.status).toBe(200);
+    expect(m.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(m.text).toMatch(/^sluice_queue_jobs\{queue="mail",state="ready"\} \d+$/m);
+    expect(m.text).toMatch(/^sluice_queue_stats_up 1$/m);
+    const off = createDashboard({ db: db.current.pool, metrics: false });
+    expect((await new Session(off).get('/metrics')).status).toBe(404);
+  });
+
   it('keeps job data out of URLs: links carry ids and names only', async () => {
     const s = new Session(createDashboard({ db: db.current.pool, showPayloads: true }));
     for (const path of ['/', '/queues/mail', '/dead-letters', `/jobs/${ids.completed[1]}`]) {
