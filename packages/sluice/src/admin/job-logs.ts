@@ -1,5 +1,5 @@
 // A job's ctx.log lines for operators (dashboard, `sluice jobs show`).
-import { InvalidOptionsError } from '../core/errors.js';
+import { jobId } from '../client/job-status.js';
 import { resolveTarget, type Target } from '../core/target.js';
 import { jobLogList, type JobLogRow } from '../queries/job-log.js';
 
@@ -12,11 +12,9 @@ export type JobLogLine = JobLogRow;
  * @example const lines = await getJobLogs({ db: pool, id: '42' });
  */
 export async function getJobLogs(
-  options: Target & { id: string; limit?: number },
+  options: Target & { id: string | number | bigint; limit?: number },
 ): Promise<JobLogLine[]> {
-  if (!/^\d{1,19}$/.test(options.id)) {
-    throw new InvalidOptionsError('id', `${JSON.stringify(options.id)} is not a job id`);
-  }
+  const id = jobId(options.id);
   const { exec, schema } = resolveTarget(options);
-  return jobLogList(exec, schema, { id: options.id, limit: options.limit ?? 500 });
+  return jobLogList(exec, schema, { id, limit: options.limit ?? 500 });
 }

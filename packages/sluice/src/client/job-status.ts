@@ -42,7 +42,8 @@ export function toJobInfo(r: JobRow): JobInfo {
   return { ...camelRow(r), errors: Array.isArray(r.errors) ? (r.errors as unknown[]) : [] };
 }
 
-function jobId(id: unknown): string {
+/** A job id as the queries take it (decimal digits), or a typed error. */
+export function jobId(id: unknown): string {
   const s = String(id);
   if (!/^\d+$/.test(s)) throw new InvalidOptionsError('job id', `${s} is not a job id`);
   return s;

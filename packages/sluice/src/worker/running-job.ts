@@ -218,6 +218,7 @@ class HandlerContext implements JobContext {
   #job: JobContext['job'] | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
   #progress: ((value: unknown) => Promise<void>) | undefined;
+  #log: ((message: string, fields?: Record<string, unknown>) => void) | undefined;
   #dependencies: Promise<DependencyResult[]> | undefined;
 
   constructor(run: RunningJob) {
@@ -267,7 +268,8 @@ class HandlerContext implements JobContext {
 
   get log(): (message: string, fields?: Record<string, unknown>) => void {
     const run = this.#run;
-    return (message, fields) => (run.log ??= new JobLogBuffer()).add(message, fields);
+    return (this.#log ??= (message, fields) =>
+      (run.log ??= new JobLogBuffer()).add(message, fields));
   }
 
   get dependencies(): () => Promise<DependencyResult[]> {
