@@ -139,6 +139,9 @@ describe('flow control across worker processes', () => {
       CONCURRENCY: '10',
       POLL_INTERVAL_MS: '100',
     });
+    // From ready, not from spawn: a loaded machine takes seconds to start a process, and the 40
+    // busy jobs alone take 4 s at two at a time.
+    await w.waitFor((e) => e.event === 'ready');
     await eventually(
       async () => {
         const done = await rows(db.current, 'SELECT id FROM sluice.job_history WHERE id = $1', [

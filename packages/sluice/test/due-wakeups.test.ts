@@ -2,6 +2,7 @@
 // back-offs, snoozes, jobs already waiting when it starts, and cron ticks (the defects issue,
 // item 6). Polling is set to 10 s here, so anything that waited for a poll fails clearly; the
 // tight figures (p99 ≤ 20 ms) are measured by bench D, not here.
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -148,5 +149,70 @@ describe('due jobs start on time', () => {
       expect(ms).toBeLessThan(150);
       await db.current.pool.query(`DELETE FROM sluice.schedule`);
     }
+  });
+
+  it('a wake that arrives while a claim is in flight is not lost to that claim', async () => {
+    // Holds the answer of one claim: its snapshot was taken before the job below committed, so
+    // it comes back empty after the job's NOTIFY has arrived. That empty answer must not mark
+    // the queue drained over the wake, or the job waits for the 10 s poll.
+    let held: { arrived: () => void; release: Promise<void> } | undefined;
+    class HeldClaims extends pg.Client {
+      override query(...args: unknown[]): never {
+        const config = args[0] as string | { text: string };
+        const text = typeof config === 'string' ? config : config.text;
+        const cb = args[args.length - 1];
+        const hold = held;
+        if (hold && typeof cb === 'function' && text.includes('SKIP LOCKED')) {
+          held = undefined;
+          args[args.length - 1] = (err: unknown, res: unknown) => {
+            hold.arrived();
+            void hold.release.then(() => (cb as (e: unknown, r: unknown) => void)(err, res));
+          };
+        }
+        return (super.query as (...a: unknown[]) => never)(...args);
+      }
+    }
+    // Two of three slots busy: a claim coming back short does not start another claim on its
+    // own (that needs half the slots free), so only the wake can bring the job in.
+    let unblock!: () => void;
+    const blocked = new Promise<void>((r) => (unblock = r));
+    const busy = defineTask({ name: 'due-busy', schema: z.object({}) }).handle(() => blocked);
+    const w = createWorker({
+      db: { connectionString: db.current.url, Client: HeldClaims },
+      logger: quiet,
+      pollIntervalMs: POLL,
+      concurrency: 3,
+      bufferSize: 0,
+      tasks: [tick, busy],
+    });
+    workers.push(w);
+    await w.start();
+    await enqueue(busy, {}, { db: db.current.pool });
+    await enqueue(busy, {}, { db: db.current.pool });
+    await eventually(async () => {
+      const { rows } = await db.current.pool.query(
+        `SELECT 1 FROM sluice.job WHERE state = 'running'`,
+      );
+      expect(rows).toHaveLength(2);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    let release!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      held = { arrived: resolve, release: new Promise((r) => (release = r)) };
+    });
+    // Wakes the idle worker: its claim finds nothing, and its answer is held.
+    await db.current.pool.query(`SELECT pg_notify('sluice:job', 'default')`);
+    await arrived;
+    const enqueuedAt = Date.now();
+    const { id } = await enqueue(tick, {}, { db: db.current.pool });
+    // The enqueue's NOTIFY reaches the worker while the empty answer is still held.
+    await new Promise((r) => setTimeout(r, 150));
+    release();
+    await eventually(async () => expect(await lateness([id])).toHaveLength(1), {
+      timeoutMs: 3000,
+      intervalMs: 20,
+    });
+    expect(Date.now() - enqueuedAt).toBeLessThan(3000);
+    unblock();
   });
 });

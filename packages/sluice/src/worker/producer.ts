@@ -43,6 +43,11 @@ export interface ProducerConfig {
 
 export class Producer {
   private readonly drainedQueues = new Set<string>();
+  /**
+   * Wake-ups per queue. A claim whose snapshot predates a wake (the NOTIFY of a commit it could
+   * not see) may come back short; it marks the queue drained only if no wake came meanwhile.
+   */
+  private readonly wakes = new Map<string, number>();
   private readonly waitingQueues = new Set<string>();
   /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
   private limitedQueues = new Set<string>();
@@ -101,7 +106,10 @@ export class Producer {
   /** Marks every queue as possibly non-empty and claims (the poll: due times are looked up too). */
   wakeAll(): void {
     this.drainedQueues.clear();
-    for (const q of this.c.queues) this.dueCheckQueues.add(q);
+    for (const q of this.c.queues) {
+      this.wakes.set(q, (this.wakes.get(q) ?? 0) + 1);
+      this.dueCheckQueues.add(q);
+    }
     this.request();
   }
 
@@ -112,6 +120,7 @@ export class Producer {
   wake(queue: string, isDelayed = false): void {
     if (!this.c.queues.includes(queue)) return;
     this.drainedQueues.delete(queue);
+    this.wakes.set(queue, (this.wakes.get(queue) ?? 0) + 1);
     if (isDelayed) this.dueCheckQueues.add(queue);
     this.request();
   }
@@ -170,6 +179,7 @@ export class Producer {
           if (isLimited && this.activeClaims > 1) continue;
           const claim = isLimited ? jobClaimLimited : jobClaim;
           this.reservedSlots += room;
+          const wakesBefore = this.wakes.get(queue);
           let jobs: ClaimedJob[];
           try {
             jobs = await claim(this.c.db, this.c.schema, {
@@ -190,7 +200,7 @@ export class Producer {
           await this.setWaiting(queue, jobs.length < room);
           // A limited queue may come back short because of its limit, not because it is empty;
           // it is retried on the poll, so its slots free up across all workers.
-          if (jobs.length < room) {
+          if (jobs.length < room && this.wakes.get(queue) === wakesBefore) {
             this.drainedQueues.add(queue);
             if (this.dueCheckQueues.delete(queue)) await this.armDueTimer(queue);
           }
