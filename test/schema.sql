@@ -51,10 +51,14 @@ BEGIN
         cancel_flow.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents,
         g.run_options, g.trace_context
       FROM gone g
-    RETURNING id, has_dependents
+    RETURNING id, queue, task, attempt, has_dependents
+  ), announced AS (
+    SELECT sluice.notify_job_events(array_agg(sluice.job_event('cancelled', k.id, k.queue, k.task,
+      k.attempt, jsonb_build_object('reason', cancel_flow.reason)))) FROM kept k
+    WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
   )
   SELECT count(*)::integer, array_agg(id) FILTER (WHERE has_dependents) INTO moved, with_deps
-  FROM kept;
+  FROM kept WHERE (SELECT count(*) FROM announced) >= 0;
   IF with_deps IS NOT NULL THEN
     PERFORM sluice.release_dependents(with_deps, 'cancelled');
   END IF;
@@ -81,6 +85,8 @@ DECLARE
   moved integer;
   has_deps boolean;
   job_queue text;
+  job_task text;
+  job_attempt integer;
 BEGIN
   WITH gone AS (
     DELETE FROM sluice.job j WHERE j.id = cancel_job.id AND j.state IN ('pending', 'blocked')
@@ -94,14 +100,15 @@ BEGIN
       cancel_job.reason, g.created_at, g.started_at, g.flow_id, g.has_dependents, g.run_options,
       g.trace_context
     FROM gone g
-  RETURNING has_dependents, queue INTO has_deps, job_queue;
+  RETURNING has_dependents, queue, task, attempt INTO has_deps, job_queue, job_task, job_attempt;
   GET DIAGNOSTICS moved = ROW_COUNT;
   IF moved > 0 THEN
     IF has_deps THEN
       PERFORM sluice.release_dependents(ARRAY[cancel_job.id], 'cancelled');
     END IF;
     IF EXISTS (SELECT 1 FROM sluice.event_listener) THEN
-      PERFORM pg_notify('sluice:done', 'cancelled|' || job_queue || '|' || cancel_job.id);
+      PERFORM sluice.notify_job_events(ARRAY[sluice.job_event('cancelled', cancel_job.id,
+        job_queue, job_task, job_attempt, jsonb_build_object('reason', cancel_job.reason))]);
     END IF;
     RETURN true;
   END IF;
@@ -633,15 +640,56 @@ BEGIN
         'expired before it started', g.created_at, g.started_at, g.flow_id, g.has_dependents,
         g.run_options, g.trace_context
       FROM gone g
-    RETURNING id, has_dependents
+    RETURNING id, queue, task, attempt, has_dependents
+  ), announced AS (
+    SELECT sluice.notify_job_events(array_agg(sluice.job_event('expired', k.id, k.queue, k.task,
+      k.attempt, NULL))) FROM kept k
+    WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
   )
   SELECT count(*)::integer, array_agg(id) FILTER (WHERE has_dependents) INTO n, with_deps
-  FROM kept;
+  FROM kept WHERE (SELECT count(*) FROM announced) >= 0;
   IF with_deps IS NOT NULL THEN
     PERFORM sluice.release_dependents(with_deps, 'expired');
   END IF;
   RETURN n;
 END $$;
+
+--
+-- Name: job_event(text, bigint, text, text, integer, jsonb); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.job_event(event text, id bigint, queue text, task text, attempt integer, detail jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT (jsonb_build_object('event', event, 'id', id::text, 'queue', queue, 'task', task,
+    'attempt', attempt, 'state', CASE event WHEN 'retried' THEN 'pending'
+      WHEN 'active' THEN 'running' WHEN 'progress' THEN 'running' ELSE event END)
+    || coalesce(detail, '{}'))::text
+$$;
+
+--
+-- Name: job_event_error(jsonb); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.job_event_error(error jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT CASE WHEN error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error',
+    jsonb_strip_nulls(jsonb_build_object('name', left(error ->> 'name', 100),
+      'message', left(error ->> 'message', 300)))) END
+$$;
+
+--
+-- Name: job_event_value(text, jsonb); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.job_event_value(key text, value jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT CASE WHEN value IS NULL THEN '{}'::jsonb
+    WHEN octet_length(value::text) <= 512 THEN jsonb_build_object(key, value)
+    ELSE jsonb_build_object(key || 'Truncated', true) END
+$$;
 
 --
 -- Name: lease_held(boolean, bigint); Type: FUNCTION; Schema: sluice; Owner: -
@@ -655,6 +703,33 @@ BEGIN
     RAISE EXCEPTION 'job % is no longer held by this worker', id USING ERRCODE = 'SL409';
   END IF;
   RETURN true;
+END $$;
+
+--
+-- Name: notify_job_events(text[]); Type: FUNCTION; Schema: sluice; Owner: -
+--
+
+CREATE FUNCTION sluice.notify_job_events(events text[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  chunk text := '';
+  e text;
+  sent integer := 0;
+BEGIN
+  FOREACH e IN ARRAY coalesce(events, '{}') LOOP
+    IF chunk <> '' AND octet_length(chunk) + octet_length(e) > 7900 THEN
+      PERFORM pg_notify('sluice:done', '[' || chunk || ']');
+      sent := sent + 1;
+      chunk := '';
+    END IF;
+    chunk := CASE WHEN chunk = '' THEN e ELSE chunk || ',' || e END;
+  END LOOP;
+  IF chunk <> '' THEN
+    PERFORM pg_notify('sluice:done', '[' || chunk || ']');
+    sent := sent + 1;
+  END IF;
+  RETURN sent;
 END $$;
 
 --
@@ -783,7 +858,7 @@ BEGIN
         'dependency', d.failed_by::text, 'at', now())),
       'dependency_failed', d.started_at
     FROM dead d
-    RETURNING id, has_dependents
+    RETURNING id, queue, task, attempt, errors, has_dependents
   ), gone AS (
     DELETE FROM sluice.job b USING per p
     WHERE b.queue = p.job_queue AND b.id = p.job_id AND b.state = 'blocked'
@@ -798,7 +873,15 @@ BEGIN
       format('dependency %s was %s', g.cancelled_by, how), g.created_at, g.started_at,
       g.flow_id, g.has_dependents, g.run_options, g.trace_context
     FROM gone g
-    RETURNING id, has_dependents
+    RETURNING id, queue, task, attempt, cancel_reason, has_dependents
+  ), announced AS (
+    SELECT sluice.notify_job_events(array_agg(e.item)) FROM (
+      SELECT sluice.job_event('dead', b.id, b.queue, b.task, b.attempt,
+        sluice.job_event_error(b.errors -> -1)) AS item FROM buried b
+      UNION ALL
+      SELECT sluice.job_event('cancelled', d.id, d.queue, d.task, d.attempt,
+        jsonb_build_object('reason', d.cancel_reason)) FROM dropped d) e
+    WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
   ), woken AS (
     SELECT pg_notify('sluice:job', CASE WHEN f.is_due THEN f.queue ELSE f.queue || '|later' END)
     FROM (SELECT queue, bool_or(run_at <= now()) AS is_due FROM freed
@@ -808,7 +891,7 @@ BEGIN
   SELECT (SELECT array_agg(id) FROM buried WHERE has_dependents),
     (SELECT array_agg(id) FROM dropped WHERE has_dependents)
   INTO failed, cancelled
-  WHERE (SELECT count(*) FROM woken) >= 0;
+  WHERE (SELECT count(*) FROM woken) + (SELECT count(*) FROM announced) >= 0;
 END $$;
 
 --
@@ -1206,7 +1289,9 @@ ALTER TABLE sluice.audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 CREATE UNLOGGED TABLE sluice.event_listener (
     id text NOT NULL,
-    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    wants_active boolean DEFAULT false NOT NULL,
+    wants_progress boolean DEFAULT false NOT NULL
 );
 
 --

@@ -32,7 +32,7 @@ export { cancelFlow } from './admin/flows.js';
 export { getJob, waitForJob } from './client/job-status.js';
 export type { JobInfo } from './client/job-status.js';
 export { listenJobEvents, JobEvents } from './client/job-events.js';
-export type { JobEventInfo } from './client/job-events.js';
+export type { JobEventInfo, JobEventName, JobEventsOptions } from './client/job-events.js';
 export { createWorker, Worker } from './worker/worker.js';
 export { createClusterRouter, ClusterRouter } from './client/cluster-router.js';
 export type { ClusterRouterOptions, RoutedJob } from './client/cluster-router.js';

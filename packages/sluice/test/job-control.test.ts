@@ -130,8 +130,8 @@ describe('job events across processes', () => {
     const { listenJobEvents } = await import('sluice');
     const events = await listenJobEvents({ db: db.current.url });
     const heard: [string, string][] = [];
-    for (const e of ['completed', 'retried', 'dead'])
-      events.on(e, (i: { id: string }) => heard.push([e, i.id]));
+    for (const e of ['completed', 'retried', 'dead'] as const)
+      events.on(e, (i) => heard.push([e, i.id]));
     const ok = defineTask({ name: 'ok', schema: z.object({}) }).handle(() => 1);
     const bad = defineTask({
       name: 'bad',

@@ -131,7 +131,12 @@ export const sluiceColumns = {
     worker_id: 'not null',
     since: 'not null',
   },
-  'sluice.event_listener': { id: 'not null', heartbeat_at: 'not null' },
+  'sluice.event_listener': {
+    id: 'not null',
+    heartbeat_at: 'not null',
+    wants_active: 'not null',
+    wants_progress: 'not null',
+  },
   'sluice.leader': {
     name: 'not null',
     worker_id: 'not null',

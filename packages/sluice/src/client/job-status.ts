@@ -6,6 +6,7 @@ import { InvalidOptionsError, JobNotFoundError, TimeoutError } from '../core/err
 import { assertSchemaName } from '../core/names.js';
 import { resolveTarget } from '../core/target.js';
 import { jobGet, type JobRow } from '../queries/job-read.js';
+import { parseJobEvents } from './job-events.js';
 import { doneChannelListen, eventListenerDelete, eventListenerUpsert } from '../queries/worker.js';
 import { camelRow } from '../core/camel-row.js';
 
@@ -86,10 +87,7 @@ export async function waitForJob(options: {
   const exec = toExecutor(client);
   let wake: () => void = () => undefined;
   client.on('notification', (n) => {
-    const [, , ids = ''] = (n.payload ?? '').split('|');
-    const list = ids.split(',');
-    // A full list (300 ids) may have been cut short: check on any such batch.
-    if (list.includes(id) || list.length >= 300) wake();
+    if (parseJobEvents(n.payload ?? '').some((e) => e.id === id)) wake();
   });
   // Workers announce finished jobs only while some listener is registered.
   const listenerId = `wait-${randomUUID()}`;

@@ -38,7 +38,7 @@ export function scheduleChannel(schema: string): string {
   return `${schema}:schedule`;
 }
 
-/** The NOTIFY channel on which finished jobs are announced (`outcome|queue|id,id,…`). */
+/** The NOTIFY channel on which job events are announced (JSON arrays; migrations/0019). */
 export function doneChannel(schema: string): string {
   return `${schema}:done`;
 }

@@ -202,6 +202,10 @@ export interface WorkerWaitingTable {
 export interface EventListenerTable {
   id: string;
   heartbeat_at: Generated<Timestamp>;
+  /** Wants 'active' events (workers announce their claims). */
+  wants_active: Generated<boolean>;
+  /** Wants 'progress' events. */
+  wants_progress: Generated<boolean>;
 }
 
 /** `sluice.leader`: the leader lease. */

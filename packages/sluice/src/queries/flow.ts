@@ -75,7 +75,8 @@ WITH done AS (
   SELECT sluice.release_dependents(array_agg(d.id), 'completed') FROM done d
   WHERE d.has_dependents HAVING count(*) > 0
 ), notified AS (
-  SELECT pg_notify('sluice:done', 'completed|' || $1 || '|' || d.id) FROM done d
+  SELECT sluice.notify_job_events(ARRAY[sluice.job_event('completed', d.id, $1, d.task,
+    d.attempt, sluice.job_event_value('result', d.result))]) FROM done d
   WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
 )
 SELECT sluice.lease_held((SELECT count(*) FROM done) = 1, $2)

@@ -75,8 +75,15 @@ export async function jobProgressSet(
 ) {
   await db.query(
     inSchema(
-      `UPDATE sluice.job SET progress = $5::jsonb
-       WHERE queue = $1 AND id = $2 AND attempt = $3 AND worker_id = $4 AND state = 'running'`,
+      // A 'progress' event only for a listener that asked for them.
+      `WITH p AS (
+         UPDATE sluice.job SET progress = $5::jsonb
+         WHERE queue = $1 AND id = $2 AND attempt = $3 AND worker_id = $4 AND state = 'running'
+         RETURNING id, task, attempt, progress
+       )
+       SELECT sluice.notify_job_events(ARRAY[sluice.job_event('progress', p.id, $1, p.task,
+         p.attempt, sluice.job_event_value('progress', p.progress))]) FROM p
+       WHERE EXISTS (SELECT 1 FROM sluice.event_listener WHERE wants_progress)`,
       schema,
     ),
     [p.queue, p.id, p.attempt, p.workerId, p.progressJson],
@@ -109,7 +116,7 @@ WITH expired AS (
       'name', 'LeaseExpired', 'message', e.why, 'worker_id', j.worker_id, 'at', now()))
   FROM expired e
   WHERE j.queue = e.queue AND j.id = e.id AND j.attempt < j.max_attempts
-  RETURNING j.id, j.queue, j.task, j.attempt, 'retried' AS outcome
+  RETURNING j.id, j.queue, j.task, j.attempt, 'retried' AS outcome, e.why
 ), dead AS (
   DELETE FROM sluice.job j
   USING expired e
@@ -122,12 +129,22 @@ WITH expired AS (
       'message', d.why, 'worker_id', d.worker_id, 'at', now())),
     'attempts_exhausted', d.started_at
   FROM dead d
-  RETURNING id, queue, task, attempt, 'dead' AS outcome, has_dependents
+  RETURNING id, queue, task, attempt, 'dead' AS outcome, errors, has_dependents
 ), released AS (
   SELECT sluice.release_dependents(array_agg(b.id), 'dead') FROM buried b
   WHERE b.has_dependents HAVING count(*) > 0
+), notified AS (
+  SELECT sluice.notify_job_events(array_agg(o.event)) FROM (
+    SELECT sluice.job_event('retried', r.id, r.queue, r.task, r.attempt,
+      jsonb_build_object('error', jsonb_build_object('name', 'LeaseExpired', 'message', r.why)))
+      AS event FROM retried r
+    UNION ALL
+    SELECT sluice.job_event('dead', b.id, b.queue, b.task, b.attempt,
+      sluice.job_event_error(b.errors -> -1)) FROM buried b) o
+  WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
 )
-SELECT * FROM retried WHERE (SELECT count(*) FROM released) >= 0
+SELECT id, queue, task, attempt, outcome FROM retried
+WHERE (SELECT count(*) FROM released) + (SELECT count(*) FROM notified) >= 0
 UNION ALL SELECT id, queue, task, attempt, outcome FROM buried`;
 
 export async function jobRescueExpired(

@@ -95,11 +95,12 @@ WITH done AS (
   WHERE d.has_dependents
     OR (SELECT q.history_retention > interval '0' FROM sluice.queue q WHERE q.name = $1)
 ), notified AS (
-  -- One NOTIFY per batch, only while a producer listens (waitForJob, job events): NOTIFY
-  -- serialises commits, which cost ~20% of drain throughput when always on.
-  SELECT pg_notify('sluice:done', 'completed|' || $1 || '|' ||
-    array_to_string((array_agg(id))[1:300], ',')) FROM done
-  HAVING count(*) > 0 AND EXISTS (SELECT 1 FROM sluice.event_listener)
+  -- Job events, only while a producer listens (waitForJob, listenJobEvents): NOTIFY serialises
+  -- commits, which cost ~20% of drain throughput when always on. The EXISTS is in WHERE, not
+  -- HAVING, so without a listener no event is even built (a one-time filter).
+  SELECT sluice.notify_job_events(array_agg(sluice.job_event('completed', d.id, $1, d.task,
+    d.attempt, sluice.job_event_value('result', d.result)))) FROM done d
+  WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
 ), released AS (
   -- Flows: only rows with dependents call the release, so a plain batch never does.
   SELECT sluice.release_dependents(array_agg(d.id), 'completed') FROM done d
@@ -162,7 +163,7 @@ WITH t AS (
   FROM t
   WHERE j.queue = $1 AND j.id = t.id AND j.attempt = t.attempt AND j.worker_id = $7
     AND j.state = 'running' AND j.attempt < j.max_attempts AND NOT t.is_permanent
-  RETURNING j.id
+  RETURNING j.id, j.task, j.attempt, t.error
 ), dead AS (
   DELETE FROM sluice.job j
   USING t
@@ -176,16 +177,18 @@ WITH t AS (
     CASE WHEN d.is_permanent THEN 'permanent' ELSE 'attempts_exhausted' END,
     coalesce(d.started_at, now() - d.ran_ms * interval '1 millisecond')
   FROM dead d
-  RETURNING id, has_dependents
+  RETURNING id, task, attempt, errors, has_dependents
 ), released AS (
   SELECT sluice.release_dependents(array_agg(b.id), 'dead') FROM buried b
   WHERE b.has_dependents HAVING count(*) > 0
 ), notified AS (
-  SELECT pg_notify('sluice:done', o.outcome || '|' || $1 || '|' ||
-    array_to_string((array_agg(o.id))[1:300], ','))
-  FROM (SELECT id, 'retried' AS outcome FROM retried UNION ALL SELECT id, 'dead' FROM buried) o
-  WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
-  GROUP BY o.outcome
+  SELECT sluice.notify_job_events(array_agg(o.event)) FROM (
+    SELECT sluice.job_event('retried', r.id, $1, r.task, r.attempt,
+      sluice.job_event_error(r.error::jsonb)) AS event FROM retried r
+    UNION ALL
+    SELECT sluice.job_event('dead', b.id, $1, b.task, b.attempt,
+      sluice.job_event_error(b.errors -> -1)) FROM buried b) o
+  WHERE EXISTS (SELECT 1 FROM sluice.event_listener) HAVING count(*) > 0
 )
 SELECT id, 'retried' AS outcome FROM retried
 WHERE (SELECT count(*) FROM notified) + (SELECT count(*) FROM released) >= 0
@@ -280,13 +283,14 @@ WITH gone AS (
   SELECT ${historyKeptValues('g')}, $6, $5,
     CASE WHEN $6 = 'expired' THEN NULL ELSE coalesce(g.started_at, now()) END
   FROM gone g
-  RETURNING id, has_dependents
+  RETURNING id, task, attempt, has_dependents
 ), released AS (
   SELECT sluice.release_dependents(array_agg(k.id), $6) FROM kept k
   WHERE k.has_dependents HAVING count(*) > 0
 ), notified AS (
   -- Job events (listenJobEvents, waitForJob), only while a producer listens.
-  SELECT pg_notify('sluice:done', $6 || '|' || $1 || '|' || k.id) FROM kept k
+  SELECT sluice.notify_job_events(ARRAY[sluice.job_event($6, k.id, $1, k.task, k.attempt,
+    CASE WHEN $6 = 'cancelled' THEN jsonb_build_object('reason', $5::text) END)]) FROM kept k
   WHERE EXISTS (SELECT 1 FROM sluice.event_listener)
 )
 SELECT id FROM kept WHERE (SELECT count(*) FROM released) + (SELECT count(*) FROM notified) >= 0`;
@@ -321,19 +325,30 @@ export interface QueueLimits {
   is_limited: boolean;
 }
 
-/** Which of `queues` are paused or have limits; the worker refreshes this on every poll. */
+/**
+ * Which of `queues` are paused or have limits, and whether a listener wants 'active' events; the
+ * worker refreshes this on every poll.
+ */
 export async function queueLimitsGet(db: Executor, schema: string, queues: string[]) {
-  const { rows } = await db.query<QueueLimits>(
+  const { rows } = await db.query<
+    { [K in keyof QueueLimits]: QueueLimits[K] | null } & { wants_active: boolean }
+  >(
     inSchema(
-      `SELECT name, is_paused,
-         (concurrency_limit IS NOT NULL OR rate_limit IS NOT NULL
-           OR group_concurrency_limit IS NOT NULL OR group_rate_limit IS NOT NULL) AS is_limited
-       FROM sluice.queue WHERE name = ANY($1::text[])`,
+      // Also whether a job-event listener wants 'active' events: one row even without queues.
+      `SELECT q.name, q.is_paused,
+         (q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL
+           OR q.group_concurrency_limit IS NOT NULL OR q.group_rate_limit IS NOT NULL) AS is_limited,
+         l.wants_active
+       FROM (SELECT EXISTS (SELECT 1 FROM sluice.event_listener WHERE wants_active) AS wants_active) l
+       LEFT JOIN sluice.queue q ON q.name = ANY($1::text[])`,
       schema,
     ),
     [queues],
   );
-  return rows;
+  return {
+    limits: rows.filter((r): r is QueueLimits & { wants_active: boolean } => r.name !== null),
+    wantsActive: rows[0]?.wants_active === true,
+  };
 }
 
 /** The claim for queues with limits (see migrations/0004_flow_control.sql). */

@@ -107,16 +107,36 @@ export async function leaderResign(
   ]);
 }
 
-/** Records (or renews) a producer that listens for job outcomes. */
-export async function eventListenerUpsert(db: Executor, schema: string, id: string) {
+/** The job-channel payload that tells workers a listener wants 'active' events (not a queue name). */
+export const LISTENERS_CHANGED = '*listeners';
+
+/**
+ * Records (or renews) a producer that listens for job outcomes, and what more it wants. A new
+ * listener of 'active' events tells the workers at once (they otherwise learn it at their poll).
+ */
+export async function eventListenerUpsert(
+  db: Executor,
+  schema: string,
+  id: string,
+  wants: { active: boolean; progress: boolean } = { active: false, progress: false },
+) {
   await db.query(
     inSchema(
-      `INSERT INTO sluice.event_listener (id) VALUES ($1)
-       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
+      `WITH up AS (
+         INSERT INTO sluice.event_listener (id, wants_active, wants_progress) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+         RETURNING xmax = 0 AS is_new
+       )
+       SELECT pg_notify('sluice:job', $4) FROM up WHERE up.is_new AND $2`,
       schema,
     ),
-    [id],
+    [id, wants.active, wants.progress, LISTENERS_CHANGED],
   );
+}
+
+/** Announces events the worker builds itself ('active' at claim), chunked like the others. */
+export async function jobEventsNotify(db: Executor, schema: string, events: string[]) {
+  await db.query(inSchema(`SELECT sluice.notify_job_events($1::text[])`, schema), [events]);
 }
 
 export async function eventListenerDelete(db: Executor, schema: string, id: string) {

@@ -10,7 +10,7 @@ import {
   type ClaimedJob,
 } from '../queries/job-worker.js';
 import { jobNextDue } from '../queries/job-due.js';
-import { workerWaitingSet } from '../queries/worker.js';
+import { jobEventsNotify, LISTENERS_CHANGED, workerWaitingSet } from '../queries/worker.js';
 
 /** What the claim loop needs from the worker that owns it. */
 export interface ProducerHost {
@@ -56,6 +56,8 @@ export class Producer {
   /** Slots promised to claims in flight, so two claims never over-claim together. */
   private reservedSlots = 0;
   private isFetchRequested = false;
+  /** A job-event listener wants 'active' events: claims are announced (one statement each). */
+  private announcesActive = false;
   private pollTimer: NodeJS.Timeout | undefined;
   /** Queues whose next delayed job should be looked up after their next short claim. */
   private readonly dueCheckQueues = new Set<string>();
@@ -94,9 +96,10 @@ export class Producer {
 
   private async refreshLimits(): Promise<void> {
     try {
-      const rows = await queueLimitsGet(this.c.db, this.c.schema, this.c.queues);
-      this.limitedQueues = new Set(rows.filter((r) => r.is_limited).map((r) => r.name));
-      const paused = new Set(rows.filter((r) => r.is_paused).map((r) => r.name));
+      const { limits, wantsActive } = await queueLimitsGet(this.c.db, this.c.schema, this.c.queues);
+      this.announcesActive = wantsActive;
+      this.limitedQueues = new Set(limits.filter((r) => r.is_limited).map((r) => r.name));
+      const paused = new Set(limits.filter((r) => r.is_paused).map((r) => r.name));
       if (paused.size > 0) this.host.onPaused(paused);
     } catch (err) {
       this.c.logger.warn({ err }, 'reading queue limits failed');
@@ -127,6 +130,10 @@ export class Producer {
 
   /** A job channel payload: 'queue' announces due jobs, 'queue|later' delayed ones. */
   wakeFor(payload: string): void {
+    if (payload === LISTENERS_CHANGED) {
+      void this.refreshLimits();
+      return;
+    }
     const bar = payload.indexOf('|');
     if (bar < 0) this.wake(payload);
     else this.wake(payload.slice(0, bar), true);
@@ -196,6 +203,8 @@ export class Producer {
             jobs.forEach((j) => this.host.giveBack(j));
             break;
           }
+          // Before the handlers start, so 'active' precedes their progress and outcome.
+          if (this.announcesActive && jobs.length > 0) await this.announceActive(jobs);
           this.host.accept(jobs);
           await this.setWaiting(queue, jobs.length < room);
           // A limited queue may come back short because of its limit, not because it is empty;
@@ -215,6 +224,23 @@ export class Producer {
     } finally {
       this.activeClaims--;
     }
+  }
+
+  /** 'active' job events for claimed jobs (a failure is logged: a lost event is not a lost job). */
+  private async announceActive(jobs: ClaimedJob[]): Promise<void> {
+    const events = jobs.map((j) =>
+      JSON.stringify({
+        event: 'active',
+        id: j.id,
+        queue: j.queue,
+        task: j.task,
+        attempt: j.attempt,
+        state: 'running',
+      }),
+    );
+    await jobEventsNotify(this.c.db, this.c.schema, events).catch((err: unknown) =>
+      this.c.logger.warn({ err }, 'announcing active jobs failed'),
+    );
   }
 
   /** Records (or clears) "this worker waits for jobs of queue", which gates enqueue's NOTIFY. */
