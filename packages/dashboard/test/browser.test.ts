@@ -126,9 +126,10 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     expect(await flash()).toContain('3 jobs matching the filter cancelled.');
   });
 
-  it('job: details, errors with stack, hidden payload; replay a dead job', async () => {
+  it('job: details, errors with stack, log lines, hidden payload; replay a dead job', async () => {
     await open(`/jobs/${ids.dead[0]}`);
     expect(await page.locator('h1').innerText()).toContain(ids.dead[0]);
+    expect(await page.locator('pre.job-log').innerText()).toContain('calling the card gateway');
     expect(await page.locator('details.err summary').first().innerText()).toContain(
       'card declined',
     );

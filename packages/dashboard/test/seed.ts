@@ -45,7 +45,10 @@ export async function seed(pool: pg.Pool): Promise<Seeded> {
     db: pool,
     tasks: [
       sendEmail.handle(({ to }) => ({ messageId: `msg-for-${to}` })),
-      chargeCard.handle(() => Promise.reject(new Error('card declined'))),
+      chargeCard.handle((_p, ctx) => {
+        ctx.log('calling the card gateway', { gateway: 'acme' });
+        return Promise.reject(new Error('card declined'));
+      }),
     ],
   });
   const pending = (await enqueue(sendEmail, { to: 'secret-pending@example.com' }, { db: pool })).id;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createWorker, defineTask, enqueue, waitForJob, type Worker } from 'sluice';
+import { createWorker, defineTask, enqueue, getJob, waitForJob, type Worker } from 'sluice';
+import { eventually } from '@sluice/testkit';
 import { getJobLogs, Maintenance } from 'sluice/admin';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
@@ -48,6 +49,39 @@ describe('ctx.log', () => {
     expect(second.at(-1)).toMatchObject({ level: 'warn', message: '52 lines dropped' });
     expect(lines[0]?.at).toBeInstanceOf(Date);
     expect(await getJobLogs({ db: db.current.pool, id, limit: 2 })).toHaveLength(2);
+  });
+
+  it("a running job's lines are stored within a second, each with its own time", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const t = defineTask({ name: 'slow-log', schema: z.object({}) }).handle(async (_p, ctx) => {
+      ctx.log('first');
+      await new Promise((r) => setTimeout(r, 300));
+      ctx.log('second');
+      await gate;
+      ctx.log('last');
+    });
+    const w = createWorker({ db: db.current.url, logger: quiet, pollIntervalMs: 50, tasks: [t] });
+    workers.push(w);
+    await w.start();
+    const { id } = await enqueue(t, {}, { db: db.current.pool });
+    // Still running: what it logged is already there, so a crash now would not lose it.
+    await eventually(
+      async () =>
+        expect((await getJobLogs({ db: db.current.pool, id })).map((l) => l.message)).toEqual([
+          'first',
+          'second',
+        ]),
+      { timeoutMs: 3000 },
+    );
+    expect((await getJob({ db: db.current.pool, id }))?.state).toBe('running');
+    release();
+    await waitForJob({ db: db.current.url, id, timeoutMs: 5000 });
+    const lines = await getJobLogs({ db: db.current.pool, id });
+    expect(lines.map((l) => l.message)).toEqual(['first', 'second', 'last']);
+    const gapMs = lines[1]!.at.getTime() - lines[0]!.at.getTime();
+    expect(gapMs).toBeGreaterThanOrEqual(250);
+    expect(gapMs).toBeLessThan(2000);
   });
 
   it('maintenance prunes lines older than every retention whose job finished', async () => {

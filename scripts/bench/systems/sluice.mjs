@@ -32,7 +32,44 @@ export const workerVariants = {
     label: "concurrency 32, bufferSize 1000, commitMode 'durable'",
     options: { concurrency: 32, bufferSize: 1000, commitMode: 'durable' },
   },
+  // Sluice only: best with everything an operator turns on, to price instrumentation per job.
+  observed: {
+    label:
+      'best + OpenTelemetry SDK 2.x (BatchSpanProcessor, spans discarded by the exporter) + prom-client metrics scraped every 5 s',
+    options: { concurrency: 32, bufferSize: 1000 },
+    isObserved: true,
+  },
 };
+
+/**
+ * Turns on tracing (a real SDK: spans are built, batched and handed to an exporter that drops
+ * them, so no collector enters the figure) and metrics for `worker`; returns the shutdown.
+ */
+async function observe(worker, url) {
+  const { context, trace } = await import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const { BasicTracerProvider, BatchSpanProcessor } = await import(
+    '@opentelemetry/sdk-trace-base'
+  );
+  const { createMetrics } = await import('sluice/metrics');
+  const exporter = {
+    export: (_spans, done) => done({ code: 0 }),
+    shutdown: async () => undefined,
+  };
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(provider);
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const metrics = await createMetrics({ target: { db: pool } });
+  const unobserve = metrics.observe(worker);
+  const scrape = setInterval(() => void metrics.text().catch(() => undefined), 5000);
+  return async () => {
+    clearInterval(scrape);
+    unobserve();
+    await provider.shutdown();
+    await pool.end();
+  };
+}
 
 /** Why the worker side cannot run, or null. */
 export function workerUnavailable() {
@@ -108,7 +145,7 @@ const quietLogger = {
 
 /** Child side: builds a worker whose no-op handler reports each payload seq to `onJob`. */
 export async function prepareWorker({ url, variant, onJob }) {
-  const { options } = workerVariants[variant];
+  const { options, isObserved } = workerVariants[variant];
   const worker = sluice.createWorker({
     db: url,
     tasks: [noop.handle((payload) => onJob(payload.seq))],
@@ -116,9 +153,13 @@ export async function prepareWorker({ url, variant, onJob }) {
     ...options,
   });
   worker.on('error', (err) => process.stderr.write(`[sluice worker error] ${String(err)}\n`));
+  const unobserve = isObserved ? await observe(worker, url) : async () => undefined;
   return {
     start: () => worker.start(),
-    stop: () => worker.stop({ graceMs: 5000 }),
+    stop: async () => {
+      await worker.stop({ graceMs: 5000 });
+      await unobserve();
+    },
   };
 }
 

@@ -11,27 +11,31 @@ export interface JobLogRow {
   fields: Record<string, unknown> | null;
 }
 
-// One statement for all of an attempt's lines: a job's log never costs a round-trip per line.
+// One statement for a batch of an attempt's lines: a job's log never costs a round trip per
+// line. A line's time is the database clock minus its age, like the other job times.
 export async function jobLogInsertMany(
   db: Executor,
   schema: string,
   p: {
     id: string;
     attempt: number;
+    firstSeq: number;
     levels: string[];
     messages: string[];
     fieldsJson: (string | null)[];
+    agesMs: number[];
   },
 ) {
   await db.query(
     inSchema(
-      `INSERT INTO sluice.job_log (job_id, attempt, seq, level, message, fields)
-       SELECT $1, $2, l.seq, l.level, l.message, l.fields::jsonb
-       FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-         AS l(level, message, fields, seq)`,
+      `INSERT INTO sluice.job_log (job_id, attempt, seq, at, level, message, fields)
+       SELECT $1, $2, $3 + l.n - 1, now() - l.age_ms * interval '1 millisecond', l.level,
+         l.message, l.fields::jsonb
+       FROM unnest($4::text[], $5::text[], $6::text[], $7::float8[]) WITH ORDINALITY
+         AS l(level, message, fields, age_ms, n)`,
       schema,
     ),
-    [p.id, p.attempt, p.levels, p.messages, p.fieldsJson],
+    [p.id, p.attempt, p.firstSeq, p.levels, p.messages, p.fieldsJson, p.agesMs],
   );
 }
 

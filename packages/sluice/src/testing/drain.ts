@@ -133,7 +133,7 @@ function runOne(
           workerId,
           progressJson: JSON.stringify(value ?? null),
         }),
-      saveLog: (j, lines) => saveJobLog({ db: exec, schema }, j, lines),
+      saveLog: (j, lines, firstSeq) => saveJobLog({ db: exec, schema }, j, lines, firstSeq),
       finish: (entry, outcome) => {
         // History's started_at is when the handler started, as from a worker.
         if (outcome.kind === 'complete' || outcome.kind === 'fail') {

@@ -27,8 +27,8 @@ export interface RunningJobHost {
   onProgress(job: ClaimedJob, value: unknown): void;
   /** Throttled progress() calls, for the row. */
   saveProgress(job: ClaimedJob, value: unknown): Promise<void>;
-  /** Writes an attempt's ctx.log lines (one statement). */
-  saveLog(job: ClaimedJob, lines: JobLogLine[]): Promise<void>;
+  /** Writes some of an attempt's ctx.log lines, numbered from firstSeq (one statement). */
+  saveLog(job: ClaimedJob, lines: JobLogLine[], firstSeq: number): Promise<void>;
   finish(entry: RunningJob, outcome: RunOutcome): void;
   /** The job's dependencies and their results (flows). */
   dependencies(job: ClaimedJob): Promise<DependencyResult[]>;
@@ -58,7 +58,7 @@ export class RunningJob {
   progressTimer: NodeJS.Timeout | undefined;
   /** This attempt's OpenTelemetry span; undefined while tracing is off. */
   private span: ProcessSpan | undefined;
-  /** ctx.log lines of this attempt, made on the first line. */
+  /** ctx.log lines of this attempt (see openLog). */
   log: JobLogBuffer | undefined;
   private isSettled = false;
   private isFinished = false;
@@ -191,16 +191,21 @@ export class RunningJob {
     return this.progressWrite;
   }
 
-  // Lines are written before the outcome, so they are there once the job is history; a failed
-  // write loses only the lines, never the outcome.
+  /** This attempt's ctx.log lines, made on the first line. */
+  openLog(): JobLogBuffer {
+    return (this.log ??= new JobLogBuffer((lines, firstSeq) =>
+      this.host
+        .saveLog(this.job, lines, firstSeq)
+        .catch((err: unknown) =>
+          this.host.logger.warn({ err, ...logFields(this.job) }, 'job log write failed'),
+        ),
+    ));
+  }
+
+  // The last lines are written before the outcome, so they are there once the job is history;
+  // a failed write loses only the lines, never the outcome.
   private async flushLog(): Promise<void> {
-    const lines = this.log?.take();
-    if (!lines?.length) return;
-    await this.host
-      .saveLog(this.job, lines)
-      .catch((err: unknown) =>
-        this.host.logger.warn({ err, ...logFields(this.job) }, 'job log write failed'),
-      );
+    await this.log?.flush();
   }
 
   /** Waits for the write in flight, then writes the last unsaved value (if any). */
@@ -268,8 +273,7 @@ class HandlerContext implements JobContext {
 
   get log(): (message: string, fields?: Record<string, unknown>) => void {
     const run = this.#run;
-    return (this.#log ??= (message, fields) =>
-      (run.log ??= new JobLogBuffer()).add(message, fields));
+    return (this.#log ??= (message, fields) => run.openLog().add(message, fields));
   }
 
   get dependencies(): () => Promise<DependencyResult[]> {

@@ -109,7 +109,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       heartbeat: () => this.heartbeat.beat(),
       onProgress: (job, value) => this.emit('job:progress', { job, progress: value }),
       saveProgress: (job, value) => saveProgress(this.txHost, job, value),
-      saveLog: (job, lines) => saveJobLog(this.txHost, job, lines),
+      saveLog: (job, lines, firstSeq) => saveJobLog(this.txHost, job, lines, firstSeq),
       finish: (entry, outcome) => this.finish(entry, outcome),
       dependencies: (job) => dependenciesRead(this.db, this.o.schema, job.id),
       transaction: (entry, fn) => runJobTransaction(this.txHost, entry, fn),
