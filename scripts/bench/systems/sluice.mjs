@@ -52,8 +52,12 @@ async function observe(worker, url) {
     '@opentelemetry/sdk-trace-base'
   );
   const { createMetrics } = await import('sluice/metrics');
+  let exported = 0;
   const exporter = {
-    export: (_spans, done) => done({ code: 0 }),
+    export: (spans, done) => {
+      exported += spans.length;
+      done({ code: 0 });
+    },
     shutdown: async () => undefined,
   };
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
@@ -68,6 +72,8 @@ async function observe(worker, url) {
     unobserve();
     await provider.shutdown();
     await pool.end();
+    // Proof that the SDK saw the work (one process span per attempt).
+    process.stderr.write(`[sluice observed] ${exported} spans exported\n`);
   };
 }
 
