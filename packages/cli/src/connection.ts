@@ -1,12 +1,14 @@
 // Which database a command talks to: --database-url, else DATABASE_URL, else the embedded
-// server under ./.sluice (started on demand, and said so on stderr).
+// server under ./.sluice (started on demand, and said so on stderr); with --clusters, the
+// cluster of the command's queue, or --cluster, or each cluster (clusters.ts).
 import pg from 'pg';
 import { assertSchemaName } from 'sluice/admin';
 import { CliError } from './cli-error.js';
+import { clusterRouterOf, clustersFor, type ClusterOptions, type Scope } from './clusters.js';
 import { ensureEmbeddedDb } from './embedded-db.js';
 
 /** Options every command inherits from the program. */
-export interface GlobalOptions {
+export interface GlobalOptions extends ClusterOptions {
   databaseUrl?: string;
   schema: string;
 }
@@ -50,8 +52,16 @@ export function assertDatabaseUrl(url: string, source: string): string {
   return url;
 }
 
-/** The connection URL for these options; starts the embedded server when none is given. */
-export async function resolveDatabaseUrl(globals: GlobalOptions): Promise<string> {
+/**
+ * The connection URL for these options; starts the embedded server when none is given. With
+ * --clusters: the cluster of `scope`'s queue, else --cluster, else the only cluster.
+ */
+export async function resolveDatabaseUrl(
+  globals: GlobalOptions,
+  scope: Scope = 'one',
+): Promise<string> {
+  const router = clusterRouterOf(globals);
+  if (router) return clustersFor(router, globals, scope === 'each' ? 'one' : scope)[0]!.url;
   if (globals.databaseUrl !== undefined)
     return assertDatabaseUrl(globals.databaseUrl, '--database-url');
   if (process.env.DATABASE_URL) return assertDatabaseUrl(process.env.DATABASE_URL, 'DATABASE_URL');
@@ -68,9 +78,35 @@ export async function resolveDatabaseUrl(globals: GlobalOptions): Promise<string
 export async function withDb<T>(
   globals: GlobalOptions,
   fn: (db: pg.Pool, schema: string) => Promise<T>,
+  scope: Scope = 'one',
+): Promise<T> {
+  return openDb(await resolveDatabaseUrl(globals, scope), globals, fn);
+}
+
+/**
+ * Runs `fn` on every cluster of --clusters (or --cluster's), one after another, and returns each
+ * result with its cluster; without --clusters, once on the one database (cluster undefined).
+ */
+export async function withEachDb<T>(
+  globals: GlobalOptions,
+  fn: (db: pg.Pool, schema: string) => Promise<T>,
+): Promise<{ cluster: string | undefined; value: T }[]> {
+  const router = clusterRouterOf(globals);
+  if (!router) return [{ cluster: undefined, value: await withDb(globals, fn) }];
+  const out: { cluster: string | undefined; value: T }[] = [];
+  for (const { cluster, url } of clustersFor(router, globals, 'each')) {
+    out.push({ cluster, value: await openDb(url, globals, fn) });
+  }
+  return out;
+}
+
+async function openDb<T>(
+  url: string,
+  globals: GlobalOptions,
+  fn: (db: pg.Pool, schema: string) => Promise<T>,
 ): Promise<T> {
   const schema = assertSchemaName(globals.schema);
-  const pool = new pg.Pool({ connectionString: await resolveDatabaseUrl(globals), max: 2 });
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
   // An idle client dropped by the server must surface through the next query, not crash us.
   pool.on('error', () => undefined);
   try {

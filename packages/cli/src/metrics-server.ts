@@ -12,28 +12,46 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export async function serveWorkerMetrics(options: {
-  worker: Worker;
+/** Where one of the process's workers runs: its cluster (with --clusters), URL and queues. */
+export interface WorkerSite {
+  cluster: string | undefined;
   url: string;
+  queues: { named: string[]; ofTasks: string[] };
+}
+
+export async function serveWorkerMetrics(options: {
+  workers: Worker[];
+  sites: WorkerSite[];
   schema: string;
   host: string;
   port: number;
   logger: Logger;
 }): Promise<MetricsServer> {
-  const pool = new pg.Pool({
-    connectionString: options.url,
-    max: 1,
-    // A scrape stuck behind a lock must not queue the next ones behind it. Client-side: a
-    // statement_timeout startup parameter is refused by PgBouncer.
-    query_timeout: 5000,
-    connectionTimeoutMillis: 5000,
+  const pools = options.sites.map(({ cluster, url }) => {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 1,
+      // A scrape stuck behind a lock must not queue the next ones behind it. Client-side: a
+      // statement_timeout startup parameter is refused by PgBouncer.
+      query_timeout: 5000,
+      connectionTimeoutMillis: 5000,
+    });
+    pool.on('error', () => undefined);
+    return { cluster, target: { db: pool, schema: options.schema } };
   });
-  pool.on('error', () => undefined);
+  const [single] = pools;
   const metrics = await createMetrics({
-    target: { db: pool, schema: options.schema },
+    // With --clusters, every cluster's queues, labelled with it.
+    ...(single?.cluster === undefined
+      ? { target: single?.target }
+      : {
+          clusters: Object.fromEntries(
+            pools.map((p): [string, (typeof p)['target']] => [p.cluster ?? '', p.target]),
+          ),
+        }),
     onError: (err) => options.logger.warn({ err }, 'metrics: reading queue counts failed'),
   });
-  metrics.observe(options.worker);
+  for (const w of options.workers) metrics.observe(w);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || path !== '/metrics') {
@@ -59,7 +77,7 @@ export async function serveWorkerMetrics(options: {
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
-      await pool.end();
+      await Promise.all(pools.map((p) => p.target.db.end()));
     },
   };
 }

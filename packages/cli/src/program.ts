@@ -29,6 +29,11 @@ export function buildProgram(): Command {
       'Postgres to use (default: $DATABASE_URL, else the embedded server in ./.sluice)',
     )
     .option('--schema <name>', 'schema Sluice is installed in', 'sluice')
+    .option(
+      '--clusters <file>',
+      'queues on several clusters: a JSON file of createClusterRouter options (default: $SLUICE_CLUSTERS)',
+    )
+    .option('--cluster <name>', 'with --clusters: work on this cluster only')
     // Commander's errors become the same one line as ours: `sluice: <reason>`.
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'sluice: ')) })
     .showSuggestionAfterError()
@@ -41,6 +46,7 @@ export function buildProgram(): Command {
         'sluice queue create mail --concurrency-limit 5',
         'sluice stats --watch',
         'DATABASE_URL=postgres://app@db/app sluice dlq replay --all --queue mail',
+        'sluice --clusters clusters.json queue list',
       ),
     );
   registerMigrate(program);

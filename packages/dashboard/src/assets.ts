@@ -25,6 +25,7 @@ header.top nav a { color: var(--muted); padding: 6px 10px; border-radius: 6px; }
 header.top nav a.active, header.top nav a:hover { color: var(--ink); background: var(--bg);
   text-decoration: none; }
 header.top .who { color: var(--muted); font-size: 12px; }
+header.top nav.clusters { flex: 0 0 auto; align-items: center; color: var(--muted); font-size: 12px; }
 main { padding: 20px 24px 48px; max-width: 1400px; margin: 0 auto; }
 h1 { font-size: 20px; margin: 4px 0 16px; display: flex; align-items: center; gap: 10px; }
 h2 { font-size: 15px; margin: 24px 0 10px; }

@@ -29,11 +29,18 @@ import { queuePage } from './pages/queue.js';
 import { schedulesPage } from './pages/schedules.js';
 import { workersPage } from './pages/workers.js';
 import { isLoopbackHost } from './loopback.js';
+import { clusteredDashboard, clusterMetrics, type ClusterNav } from './clusters.js';
 
 /** Options of {@link createDashboard}. */
 export interface DashboardOptions {
   /** A pg Pool on the database Sluice is installed in; each request borrows one connection. */
-  db: Pool;
+  db?: Pool;
+  /**
+   * Queues on several clusters (instead of `db`): one pool per cluster, by name. Each cluster's
+   * pages live under `{basePath}/clusters/{name}/` with a switcher in the header; `{basePath}/`
+   * opens the first, and `{basePath}/metrics` reads every cluster's gauges, labelled `cluster`.
+   */
+  clusters?: Record<string, Pool>;
   /** Schema Sluice was migrated into. Default `sluice`. */
   schema?: string;
   /** Where the dashboard is mounted, e.g. `/sluice`. Default `` (the root). */
@@ -130,13 +137,30 @@ function errorStatus(err: unknown): { status: 400 | 403 | 404 | 405 | 503 | 500;
  * @example const dashboard = createDashboard({ db: pool, basePath: '/sluice', authorize: basicAuth({ username: 'ops', password }) });
  */
 export function createDashboard(options: DashboardOptions): DashboardHandler {
+  if (options?.clusters !== undefined) {
+    if (options.db !== undefined) throw new TypeError('createDashboard: give db or clusters');
+    return clusteredDashboard(options, normaliseBase(options.basePath), buildDashboard);
+  }
+  return buildDashboard(options, {});
+}
+
+/** What a cluster's dashboard inside a clustered one knows beyond its options. */
+export interface ClusterSide {
+  /** The switcher: this cluster and every cluster's base path. */
+  nav?: ClusterNav;
+  /** Where /metrics reads its gauges: every cluster (labelled), not only this one. */
+  metricsPools?: Record<string, Pool>;
+}
+
+function buildDashboard(options: DashboardOptions, side: ClusterSide): DashboardHandler {
   if (!options?.db || typeof (options.db as { connect?: unknown }).connect !== 'function') {
-    throw new TypeError('createDashboard: db must be a pg Pool');
+    throw new TypeError('createDashboard: db must be a pg Pool (or give clusters)');
   }
   const schema = assertSchemaName(options.schema ?? 'sluice');
   const base = normaliseBase(options.basePath);
   const secret =
     options.secret === undefined ? randomBytes(32) : Buffer.from(options.secret as string);
+  const nav = side.nav;
   const trusted = options.trustedOrigins ?? [];
   const readTimeout = options.statementTimeoutMs ?? 3000;
   const actionTimeout = options.actionTimeoutMs ?? 30_000;
@@ -149,7 +173,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     const { status, message } = errorStatus(err);
     if (status === 500) console.error('sluice dashboard:', err);
     const body = layout(
-      { base, user: c.get('user') ?? '', canAct: false },
+      { base, user: c.get('user') ?? '', canAct: false, clusterNav: nav },
       {
         title: `${status}`,
         section: '',
@@ -228,16 +252,16 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
       try {
         // A registry per scrape: its gauges are read inside this request's read-only,
         // time-limited transaction, like any page.
-        const text = await withTransaction(
-          { pool, statementTimeoutMs: readTimeout, isReadOnly: true },
-          async (db) => {
-            const metrics = await createMetrics({
-              target: { db, schema },
-              onError: (err) => console.error('sluice dashboard: metrics:', err),
-            });
-            return { body: await metrics.text(), type: metrics.contentType };
-          },
-        );
+        const onError = (err: unknown) => console.error('sluice dashboard: metrics:', err);
+        const text = side.metricsPools
+          ? await clusterMetrics(side.metricsPools, schema, readTimeout, onError)
+          : await withTransaction(
+              { pool, statementTimeoutMs: readTimeout, isReadOnly: true },
+              async (db) => {
+                const metrics = await createMetrics({ target: { db, schema }, onError });
+                return { body: await metrics.text(), type: metrics.contentType };
+              },
+            );
         return c.body(text.body, 200, { 'Content-Type': text.type });
       } catch (err) {
         if (err instanceof SluiceError && /prom-client/.test(err.message)) {
@@ -272,7 +296,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
               c,
             ),
         );
-        const ctx = { base, user: c.get('user'), canAct: c.get('canAct') };
+        const ctx = { base, user: c.get('user'), canAct: c.get('canAct'), clusterNav: nav };
         return c.html(layout(ctx, { ...out, section, flash: c.get('flash') }).text);
       } catch (err) {
         return respondError(c, err);

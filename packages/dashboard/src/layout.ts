@@ -16,9 +16,24 @@ export interface Flash {
   text: string;
 }
 
+/** The cluster switcher of a clustered dashboard: this cluster, and each cluster's base path. */
+export interface ClusterNav {
+  current: string;
+  clusters: { name: string; base: string }[];
+}
+
+function clusterSwitcher(nav: ClusterNav | undefined): SafeHtml | string {
+  if (!nav) return '';
+  const links = nav.clusters.map(
+    (c) =>
+      html`<a href="${c.base}/" class="${c.name === nav.current ? 'active' : ''}">${c.name}</a>`,
+  );
+  return html`<nav class="clusters" aria-label="Clusters">cluster ${links}</nav>`;
+}
+
 /** A whole page. `section` marks the active navigation item. */
 export function layout(
-  ctx: Pick<PageContext, 'base' | 'user' | 'canAct'>,
+  ctx: Pick<PageContext, 'base' | 'user' | 'canAct'> & { clusterNav?: ClusterNav | undefined },
   page: { title: string; section: string; body: SafeHtml; flash?: Flash | undefined },
 ): SafeHtml {
   const nav = NAV.map(
@@ -42,6 +57,7 @@ export function layout(
         <header class="top">
           <a class="brand" href="${ctx.base}/">sluice<span>.</span></a>
           <nav>${nav}</nav>
+          ${clusterSwitcher(ctx.clusterNav)}
           <span class="who">${ctx.user}${ctx.canAct ? '' : ' · read-only'}</span>
         </header>
         <main>

@@ -89,11 +89,17 @@ describe('pages', () => {
     const id = ids.dead[0]!;
     await db.current.pool.query(
       `INSERT INTO sluice.job_log (job_id, attempt, seq, message, fields)
-       VALUES ($1, 1, 1, 'first <b>try</b>', NULL), ($1, 2, 1, 'second', '{"n": 2}')`,
+       VALUES ($1, 1, 101, 'first <b>try</b>', NULL), ($1, 2, 101, 'second', '{"n": 2}')`,
+      [id],
+    );
+    const { rows } = await db.current.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM sluice.job_log WHERE job_id = $1',
       [id],
     );
     const p = await admin.get(`/jobs/${id}`);
-    expect(p.text).toContain('Log (2)');
+    // The seed's handler logged a line per attempt too.
+    expect(p.text).toContain(`Log (${rows[0]!.n})`);
+    expect(p.text).toContain('calling the card gateway');
     expect(p.text).toContain('first &lt;b&gt;try&lt;/b&gt;');
     expect(p.text).toMatch(/#2 .* info second \{&quot;n&quot;:2\}/);
   });

@@ -3,13 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Registry } from 'prom-client';
-import { createWorker, defineTask, enqueue, type Worker } from 'sluice';
+import { createClusterRouter, createWorker, defineTask, enqueue, type Worker } from 'sluice';
 import { createQueue, pauseQueue } from 'sluice/admin';
 import { createMetrics } from 'sluice/metrics';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
 const db = useTestDatabase();
+const other = useTestDatabase();
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -37,6 +38,38 @@ const bad = defineTask({
 });
 
 describe('metrics', () => {
+  it("over several clusters: each cluster's gauges carry its name, and one down is up 0", async () => {
+    await createQueue({ db: other.current.pool, name: 'mail' });
+    await enqueue(ok, { n: 1 }, { db: other.current.pool });
+    const router = createClusterRouter({
+      clusters: {
+        a: db.current.url,
+        b: other.current.url,
+        down: 'postgres://nobody@127.0.0.1:1/x',
+      },
+      queues: { mail: 'b' },
+      defaultCluster: 'a',
+    });
+    try {
+      const errors: unknown[] = [];
+      const metrics = await createMetrics({
+        clusters: router.targets(),
+        onError: (e) => errors.push(e),
+      });
+      const text = await metrics.text();
+      expect(value(text, 'sluice_queue_jobs{cluster="b",queue="mail",state="ready"}')).toBe(1);
+      expect(value(text, 'sluice_queue_stats_up{cluster="a"}')).toBe(1);
+      expect(value(text, 'sluice_queue_stats_up{cluster="b"}')).toBe(1);
+      expect(value(text, 'sluice_queue_stats_up{cluster="down"}')).toBe(0);
+      expect(errors).toHaveLength(1);
+      await expect(
+        createMetrics({ target: { db: db.current.pool }, clusters: router.targets() }),
+      ).rejects.toThrow(/not both/);
+    } finally {
+      await router.close();
+    }
+  });
+
   it('queue gauges come from the database at scrape time', async () => {
     const { pool } = db.current;
     await createQueue({ db: pool, name: 'reports' });

@@ -48,9 +48,7 @@ export const workerVariants = {
 async function observe(worker, url) {
   const { context, trace } = await import('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
-  const { BasicTracerProvider, BatchSpanProcessor } = await import(
-    '@opentelemetry/sdk-trace-base'
-  );
+  const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
   const { createMetrics } = await import('sluice/metrics');
   let exported = 0;
   const exporter = {

@@ -12,6 +12,7 @@ import {
 } from '@sluice/dashboard';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
+import { clusterRouterOf, clustersFor } from '../clusters.js';
 import { resolveDatabaseUrl } from '../connection.js';
 import { positiveInt } from '../parse-args.js';
 
@@ -70,18 +71,29 @@ export function registerDashboard(program: Command): void {
         'sluice dashboard --port 8080 --read-only',
         'SLUICE_DASHBOARD_PASSWORD=… sluice dashboard --host 0.0.0.0 --user ops',
         'SLUICE_DASHBOARD_TOKEN=… sluice dashboard --host 0.0.0.0   # Authorization: Bearer …',
+        'sluice --clusters clusters.json dashboard   # every cluster, with a switcher',
       ),
     )
     .action(async (opts: DashboardCliOptions, cmd: Command) => {
       const g = globals(cmd);
       const schema = assertSchemaName(g.schema);
       const authorize = authorizeFromEnv(opts);
-      const pool = new pg.Pool({ connectionString: await resolveDatabaseUrl(g), max: 5 });
-      pool.on('error', () => undefined);
+      // With --clusters, one pool per cluster (or --cluster's) and the cluster switcher.
+      const router = clusterRouterOf(g);
+      const sites = router
+        ? clustersFor(router, g, 'each')
+        : [{ cluster: undefined, url: await resolveDatabaseUrl(g) }];
+      const pools = sites.map(({ cluster, url }) => {
+        const pool = new pg.Pool({ connectionString: url, max: 5 });
+        pool.on('error', () => undefined);
+        return { cluster, pool };
+      });
       try {
-        await assertSchemaCurrent({ db: pool, schema });
+        for (const { pool } of pools) await assertSchemaCurrent({ db: pool, schema });
         const dashboard = createDashboard({
-          db: pool,
+          ...(router
+            ? { clusters: Object.fromEntries(pools.map((p) => [p.cluster ?? '', p.pool])) }
+            : { db: pools[0]!.pool }),
           schema,
           ...(opts.basePath !== undefined && { basePath: opts.basePath }),
           ...(authorize && { authorize }),
@@ -100,7 +112,7 @@ export function registerDashboard(program: Command): void {
         });
         await server.close();
       } finally {
-        await pool.end();
+        await Promise.all(pools.map((p) => p.pool.end()));
       }
     });
 }

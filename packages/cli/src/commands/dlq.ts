@@ -9,13 +9,25 @@ import {
 } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import type pg from 'pg';
+import { tagged, withClusterColumn } from '../clusters.js';
+import { withDb, withEachDb, type GlobalOptions } from '../connection.js';
 import { formatRecord, formatTable, printJson } from '../format-table.js';
 import { isoDate, jobId, nameOf, positiveInt } from '../parse-args.js';
 
 function clip(text: string, max: number): string {
   const one = text.replace(/\s+/g, ' ');
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+/** A count from the queue's cluster, or summed over every cluster when no queue is given. */
+async function sumOver(
+  g: GlobalOptions,
+  queue: string | undefined,
+  fn: (db: pg.Pool, schema: string) => Promise<number>,
+): Promise<number> {
+  if (queue !== undefined) return withDb(g, fn, { queue });
+  return (await withEachDb(g, fn)).reduce((sum, r) => sum + r.value, 0);
 }
 
 /** Registers `sluice dlq …`. */
@@ -41,22 +53,34 @@ export function registerDlq(program: Command): void {
         opts: { queue?: string; task?: string; limit: number; json?: boolean },
         cmd: Command,
       ) => {
-        const rows = await withDb(globals(cmd), (db, schema) =>
-          listDeadLetters({ db, schema, queue: opts.queue, task: opts.task, limit: opts.limit }),
+        const list = (db: pg.Pool, schema: string) =>
+          listDeadLetters({ db, schema, queue: opts.queue, task: opts.task, limit: opts.limit });
+        const rows = tagged(
+          opts.queue === undefined
+            ? await withEachDb(globals(cmd), list)
+            : [
+                {
+                  cluster: undefined,
+                  value: await withDb(globals(cmd), list, { queue: opts.queue }),
+                },
+              ],
         );
         if (opts.json) return printJson(rows);
         console.log(
           formatTable(
-            ['ID', 'QUEUE', 'TASK', 'ATTEMPTS', 'FAILED AT', 'REASON'],
-            rows.map((d) => [
-              d.id,
-              d.queue,
-              d.task,
-              `${d.attempt}/${d.maxAttempts}`,
-              shortTime(d.failedAt),
-              clip(d.reason, 60),
-            ]),
-            ['right', 'left', 'left', 'right'],
+            ...withClusterColumn(
+              rows,
+              ['ID', 'QUEUE', 'TASK', 'ATTEMPTS', 'FAILED AT', 'REASON'],
+              (d) => [
+                d.id,
+                d.queue,
+                d.task,
+                `${d.attempt}/${d.maxAttempts}`,
+                shortTime(d.failedAt),
+                clip(d.reason, 60),
+              ],
+              ['right', 'left', 'left', 'right'],
+            ),
           ),
         );
       },
@@ -114,7 +138,7 @@ export function registerDlq(program: Command): void {
           else console.log(`replayed dead letter ${id} as job ${newId}`);
           return;
         }
-        const n = await withDb(g, (db, schema) =>
+        const n = await sumOver(g, opts.queue, (db, schema) =>
           replayDeadLetters({
             db,
             schema,
@@ -152,7 +176,7 @@ export function registerDlq(program: Command): void {
             'dlq purge deletes dead letters for good: give --queue, --before, or --all',
           );
         }
-        const n = await withDb(globals(cmd), (db, schema) =>
+        const n = await sumOver(globals(cmd), opts.queue, (db, schema) =>
           purgeDeadLetters({ db, schema, queue: opts.queue, before: opts.before }),
         );
         if (opts.json) printJson({ purged: n });

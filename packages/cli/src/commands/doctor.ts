@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { inspectSchema, type SchemaReport } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import { withEachDb } from '../connection.js';
 import { formatAge, formatTable, printJson } from '../format-table.js';
 import { positiveInt } from '../parse-args.js';
 
@@ -86,13 +86,30 @@ export function registerDoctor(program: Command): void {
       ),
     )
     .action(async (opts: { staleAfter: number; json?: boolean }, cmd: Command) => {
-      const report = await withDb(globals(cmd), (db, schema) =>
+      // With --clusters, each cluster's report, under its name; exit 1 if any has a problem.
+      const reports = await withEachDb(globals(cmd), (db, schema) =>
         inspectSchema({ db, schema, staleAfterMs: opts.staleAfter * 1000 }),
       );
-      if (opts.json) printJson(report);
-      else console.log(describe(report));
-      if (!report.isHealthy) {
-        throw new CliError(`doctor found ${plural(report.problems.length, 'problem')}`);
+      const [only] = reports;
+      if (opts.json) {
+        printJson(
+          only !== undefined && reports.length === 1 && only.cluster === undefined
+            ? only.value
+            : reports.map((r) => ({ cluster: r.cluster, ...r.value })),
+        );
+      } else {
+        console.log(
+          reports
+            .map(
+              (r) =>
+                (r.cluster === undefined ? '' : `== cluster ${r.cluster}\n`) + describe(r.value),
+            )
+            .join('\n\n'),
+        );
+      }
+      const problems = reports.reduce((n, r) => n + r.value.problems.length, 0);
+      if (reports.some((r) => !r.value.isHealthy)) {
+        throw new CliError(`doctor found ${plural(problems, 'problem')}`);
       }
     });
 }

@@ -1,10 +1,12 @@
 // `sluice jobs list|show|cancel|retry`: any job by id, wherever it lives (all_jobs view).
 import { Option, type Command } from 'commander';
+import type pg from 'pg';
 import { cancelJob, getJob, JobNotFoundError, type JobState } from 'sluice';
 import { getJobLogs, listJobs, retryJob, type JobLogLine } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import { tagged, withClusterColumn } from '../clusters.js';
+import { withDb, withEachDb } from '../connection.js';
 import { formatRecord, formatTable, printJson } from '../format-table.js';
 import { jobId, nameOf, positiveInt } from '../parse-args.js';
 
@@ -44,23 +46,36 @@ export function registerJobs(program: Command): void {
         opts: { queue?: string; state?: JobState; limit: number; json?: boolean },
         cmd: Command,
       ) => {
-        const rows = await withDb(globals(cmd), (db, schema) =>
-          listJobs({ db, schema, queue: opts.queue, state: opts.state, limit: opts.limit }),
+        const list = (db: pg.Pool, schema: string) =>
+          listJobs({ db, schema, queue: opts.queue, state: opts.state, limit: opts.limit });
+        // A queue lives on one cluster; without one, each cluster's newest (--limit each).
+        const rows = tagged(
+          opts.queue === undefined
+            ? await withEachDb(globals(cmd), list)
+            : [
+                {
+                  cluster: undefined,
+                  value: await withDb(globals(cmd), list, { queue: opts.queue }),
+                },
+              ],
         );
         if (opts.json) return printJson(rows);
         console.log(
           formatTable(
-            ['ID', 'QUEUE', 'TASK', 'STATE', 'ATTEMPT', 'RUN AT', 'FINISHED AT'],
-            rows.map((j) => [
-              j.id,
-              j.queue,
-              j.task,
-              j.state,
-              `${j.attempt}/${j.maxAttempts}`,
-              shortTime(j.runAt),
-              shortTime(j.finishedAt),
-            ]),
-            ['right', 'left', 'left', 'left', 'right'],
+            ...withClusterColumn(
+              rows,
+              ['ID', 'QUEUE', 'TASK', 'STATE', 'ATTEMPT', 'RUN AT', 'FINISHED AT'],
+              (j) => [
+                j.id,
+                j.queue,
+                j.task,
+                j.state,
+                `${j.attempt}/${j.maxAttempts}`,
+                shortTime(j.runAt),
+                shortTime(j.finishedAt),
+              ],
+              ['right', 'left', 'left', 'left', 'right'],
+            ),
           ),
         );
       },

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { migrate } from 'sluice';
 import { assertSchemaName, latestVersion, migrationScript } from 'sluice/admin';
 import { examples, globals } from '../command-helpers.js';
+import { clusterRouterOf, clustersFor } from '../clusters.js';
 import { resolveDatabaseUrl } from '../connection.js';
 import { printJson } from '../format-table.js';
 
@@ -30,17 +31,27 @@ export function registerMigrate(program: Command): void {
         process.stdout.write(migrationScript(schema));
         return;
       }
-      // A URL, not a pool: the migrator runs its transaction on one connection it owns.
-      const applied = await migrate({ db: await resolveDatabaseUrl(g), schema });
       const version = latestVersion();
-      if (opts.json) {
-        printJson({ schema, applied, version });
-      } else if (applied.length > 0) {
-        console.log(
-          `applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')} to schema ${schema}`,
-        );
-      } else {
-        console.log(`schema ${schema} is up to date (version ${version})`);
+      // With --clusters, every cluster (or --cluster's), one after another.
+      const router = clusterRouterOf(g);
+      const targets = router
+        ? clustersFor(router, g, 'each')
+        : [{ cluster: undefined, url: await resolveDatabaseUrl(g) }];
+      const results = [];
+      for (const { cluster, url } of targets) {
+        // A URL, not a pool: the migrator runs its transaction on one connection it owns.
+        const applied = await migrate({ db: url, schema });
+        results.push({ ...(cluster === undefined ? {} : { cluster }), schema, applied, version });
+        if (opts.json) continue;
+        const where = cluster === undefined ? '' : ` on cluster ${cluster}`;
+        if (applied.length > 0) {
+          console.log(
+            `applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')} to schema ${schema}${where}`,
+          );
+        } else {
+          console.log(`schema ${schema} is up to date (version ${version})${where}`);
+        }
       }
+      if (opts.json) printJson(router ? results : results[0]);
     });
 }

@@ -12,7 +12,8 @@ import {
 } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import { tagged, withClusterColumn } from '../clusters.js';
+import { withDb, withEachDb } from '../connection.js';
 import { formatTable, printJson } from '../format-table.js';
 import { limitOrNone, nameOf, positiveInt } from '../parse-args.js';
 
@@ -58,31 +59,34 @@ function showWindow(ms: number): string {
   return `${ms}ms`;
 }
 
-function queueTable(rows: QueueInfo[]): string {
+function queueTable(rows: (QueueInfo & { cluster?: string })[]): string {
   return formatTable(
-    [
-      'QUEUE',
-      'PAUSED',
-      'CONCURRENCY',
-      'RATE',
-      'GROUP CONC',
-      'GROUP RATE',
-      'MAX PAYLOAD',
-      'HISTORY',
-      'DEAD LETTERS',
-    ],
-    rows.map((q) => [
-      q.name,
-      q.isPaused ? 'yes' : 'no',
-      showLimit(q.concurrencyLimit),
-      q.rateLimit === null ? '-' : `${q.rateLimit}/${showWindow(q.rateWindowMs)}`,
-      showLimit(q.groupConcurrencyLimit),
-      q.groupRateLimit === null ? '-' : `${q.groupRateLimit}/${showWindow(q.rateWindowMs)}`,
-      String(q.maxPayloadBytes),
-      q.historyRetention,
-      q.deadLetterRetention,
-    ]),
-    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
+    ...withClusterColumn(
+      rows,
+      [
+        'QUEUE',
+        'PAUSED',
+        'CONCURRENCY',
+        'RATE',
+        'GROUP CONC',
+        'GROUP RATE',
+        'MAX PAYLOAD',
+        'HISTORY',
+        'DEAD LETTERS',
+      ],
+      (q) => [
+        q.name,
+        q.isPaused ? 'yes' : 'no',
+        showLimit(q.concurrencyLimit),
+        q.rateLimit === null ? '-' : `${q.rateLimit}/${showWindow(q.rateWindowMs)}`,
+        showLimit(q.groupConcurrencyLimit),
+        q.groupRateLimit === null ? '-' : `${q.groupRateLimit}/${showWindow(q.rateWindowMs)}`,
+        String(q.maxPayloadBytes),
+        q.historyRetention,
+        q.deadLetterRetention,
+      ],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
+    ),
   );
 }
 
@@ -113,8 +117,10 @@ export function registerQueue(program: Command): void {
       ),
     )
     .action(async (name: string, opts: SettingsOptions, cmd: Command) => {
-      const created = await withDb(globals(cmd), (db, schema) =>
-        createQueue({ db, schema, name, ...settingsFrom(opts) }),
+      const created = await withDb(
+        globals(cmd),
+        (db, schema) => createQueue({ db, schema, name, ...settingsFrom(opts) }),
+        { queue: name },
       );
       console.log(
         created ? `created queue ${name}` : `queue ${name} already exists; settings applied`,
@@ -127,7 +133,9 @@ export function registerQueue(program: Command): void {
     .option('--json', 'print the queues as JSON')
     .addHelpText('after', examples('sluice queue list', 'sluice queue list --json'))
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const rows = await withDb(globals(cmd), (db, schema) => listQueues({ db, schema }));
+      const rows = tagged(
+        await withEachDb(globals(cmd), (db, schema) => listQueues({ db, schema })),
+      );
       if (opts.json) printJson(rows);
       else console.log(queueTable(rows));
     });
@@ -142,7 +150,9 @@ export function registerQueue(program: Command): void {
       .argument('<name>', 'queue name', nameOf('queue'))
       .addHelpText('after', examples(`sluice queue ${verb} mail`))
       .action(async (name: string, _opts: unknown, cmd: Command) => {
-        const ok = await withDb(globals(cmd), (db, schema) => fn({ db, schema, name }));
+        const ok = await withDb(globals(cmd), (db, schema) => fn({ db, schema, name }), {
+          queue: name,
+        });
         if (!ok) throw new UnknownQueueError(name);
         console.log(`${verb === 'pause' ? 'paused' : 'resumed'} queue ${name}`);
       });
@@ -169,8 +179,10 @@ export function registerQueue(program: Command): void {
           'nothing to change: give at least one setting (see `sluice queue set --help`)',
         );
       }
-      const ok = await withDb(globals(cmd), (db, schema) =>
-        updateQueue({ db, schema, name, ...settings }),
+      const ok = await withDb(
+        globals(cmd),
+        (db, schema) => updateQueue({ db, schema, name, ...settings }),
+        { queue: name },
       );
       if (!ok) throw new UnknownQueueError(name);
       console.log(`updated queue ${name}`);

@@ -11,7 +11,8 @@ import {
 } from 'sluice/admin';
 import { CliError } from '../cli-error.js';
 import { examples, globals, shortTime } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import { tagged } from '../clusters.js';
+import { withDb, withEachDb } from '../connection.js';
 import { formatTable, printJson } from '../format-table.js';
 
 function scheduleName(value: string): string {
@@ -63,7 +64,9 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print the schedules as JSON')
     .addHelpText('after', examples('sluice schedule list', 'sluice schedule list --json'))
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const rows = await withDb(globals(cmd), (db, schema) => listSchedules({ db, schema }));
+      const rows = tagged(
+        await withEachDb(globals(cmd), (db, schema) => listSchedules({ db, schema })),
+      );
       if (opts.json) printJson(rows);
       else console.log(scheduleTable(rows));
     });

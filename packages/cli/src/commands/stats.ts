@@ -4,14 +4,15 @@ import type { Command } from 'commander';
 import type pg from 'pg';
 import { countCompletedSince, listQueueStats, type QueueStats } from 'sluice/admin';
 import { examples, globals } from '../command-helpers.js';
-import { withDb } from '../connection.js';
+import { tagged, withClusterColumn } from '../clusters.js';
+import { withDb, withEachDb } from '../connection.js';
 import { formatAge, formatTable } from '../format-table.js';
 
 /** A queue_stats row, with its completion rate per second under `--watch`. */
 export type StatsLine = QueueStats & { ratePerSecond?: number | null };
 
 /** The `sluice stats` table (also printed by `sluice demo`); `hasRate` adds the RATE/S column. */
-export function statsTable(rows: StatsLine[], hasRate: boolean): string {
+export function statsTable(rows: (StatsLine & { cluster?: string })[], hasRate: boolean): string {
   const headers = [
     'QUEUE',
     'READY',
@@ -24,22 +25,25 @@ export function statsTable(rows: StatsLine[], hasRate: boolean): string {
   ];
   if (hasRate) headers.push('RATE/S');
   return formatTable(
-    headers,
-    rows.map((r) => {
-      const cells = [
-        r.isPaused ? `${r.queue} (paused)` : r.queue,
-        String(r.ready),
-        String(r.scheduled),
-        String(r.running),
-        String(r.blocked),
-        String(r.dead),
-        String(r.completedLastHour),
-        r.ready > 0 ? formatAge(r.oldestReadyAgeSeconds) : '-',
-      ];
-      if (hasRate) cells.push(r.ratePerSecond == null ? '-' : r.ratePerSecond.toFixed(1));
-      return cells;
-    }),
-    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ...withClusterColumn(
+      rows,
+      headers,
+      (r) => {
+        const cells = [
+          r.isPaused ? `${r.queue} (paused)` : r.queue,
+          String(r.ready),
+          String(r.scheduled),
+          String(r.running),
+          String(r.blocked),
+          String(r.dead),
+          String(r.completedLastHour),
+          r.ready > 0 ? formatAge(r.oldestReadyAgeSeconds) : '-',
+        ];
+        if (hasRate) cells.push(r.ratePerSecond == null ? '-' : r.ratePerSecond.toFixed(1));
+        return cells;
+      },
+      ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
   );
 }
 
@@ -90,11 +94,14 @@ export function registerStats(program: Command): void {
       examples('sluice stats', 'sluice stats --watch', 'sluice stats --json | jq .'),
     )
     .action(async (opts: { watch?: boolean; json?: boolean }, cmd: Command) => {
-      await withDb(globals(cmd), async (db, schema) => {
-        if (opts.watch) return watch(db, schema, opts.json === true);
-        const rows = await listQueueStats({ db, schema });
-        if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-        else console.log(statsTable(rows, false));
-      });
+      // --watch follows one database (with --clusters: --cluster, or the only one).
+      if (opts.watch) {
+        return withDb(globals(cmd), (db, schema) => watch(db, schema, opts.json === true));
+      }
+      const rows = tagged(
+        await withEachDb(globals(cmd), (db, schema) => listQueueStats({ db, schema })),
+      );
+      if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      else console.log(statsTable(rows, false));
     });
 }

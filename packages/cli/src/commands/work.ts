@@ -1,13 +1,21 @@
 // `sluice work --tasks ./tasks.js`: one worker process running the tasks a module exports.
 import { InvalidArgumentError, type Command } from 'commander';
 import pg from 'pg';
-import { createLogger, createWorker, DatabaseUnreachableError, type Logger } from 'sluice';
+import {
+  createLogger,
+  createWorker,
+  DatabaseUnreachableError,
+  type Logger,
+  type Task,
+  type Worker,
+} from 'sluice';
 import { assertSchemaCurrent, assertSchemaName, listQueues, waitForDatabase } from 'sluice/admin';
 import { CliError, describeError } from '../cli-error.js';
 import { examples, globals } from '../command-helpers.js';
-import { redactUrl, resolveDatabaseUrl } from '../connection.js';
+import { clusterRouterOf } from '../clusters.js';
+import { redactUrl, resolveDatabaseUrl, type GlobalOptions } from '../connection.js';
 import { loadTasks } from '../load-tasks.js';
-import { serveWorkerMetrics, type MetricsServer } from '../metrics-server.js';
+import { serveWorkerMetrics, type MetricsServer, type WorkerSite } from '../metrics-server.js';
 import { nameOf, positiveInt } from '../parse-args.js';
 import { onStopSignal, stopSignal, type StopRequestedError } from '../stop-signals.js';
 
@@ -176,48 +184,55 @@ export function registerWork(program: Command): void {
       // The module is loaded before any connection, so a bad module fails fast.
       const tasks = await loadTasks(opts.tasks);
       if (isStopped()) return;
-      const url = await resolveDatabaseUrl(g);
+      const sites = await placeWorkers(g, opts.queue, tasks);
       if (isStopped()) return;
-      try {
-        await waitForServer(url, opts.connectTimeoutMs, logger);
-      } catch (err) {
-        if (isStopped()) return;
-        throw err;
+      if (opts.listenUrl !== undefined && sites.length > 1) {
+        throw new CliError('--listen-url names one server: with --clusters, give --cluster too');
       }
-      await checkDatabase(
-        url,
-        schema,
-        {
-          named: opts.queue,
-          ofTasks: opts.queue.length > 0 ? [] : [...new Set(tasks.map((t) => t.queue))],
-        },
-        logger,
-      );
-      if (isStopped()) return;
-      const worker = createWorker({
-        db: url,
-        schema,
-        tasks,
-        logger,
-        queues: opts.queue.length > 0 ? opts.queue : undefined,
-        concurrency: opts.concurrency,
-        bufferSize: opts.bufferSize,
-        pollIntervalMs: opts.pollIntervalMs,
-        leaseMs: opts.leaseMs,
-        graceMs: opts.graceMs,
-        isListenEnabled: opts.listen,
-        listenUrl: opts.listenUrl,
-        preparedStatements: process.env.SLUICE_PREPARED_STATEMENTS !== 'off',
-      });
+      const workers: Worker[] = [];
+      for (const site of sites) {
+        const siteLogger =
+          site.cluster === undefined
+            ? logger
+            : (logger.child?.({ cluster: site.cluster }) ?? logger);
+        try {
+          await waitForServer(site.url, opts.connectTimeoutMs, siteLogger);
+        } catch (err) {
+          if (isStopped()) return;
+          throw err;
+        }
+        await checkDatabase(site.url, schema, site.queues, siteLogger);
+        if (isStopped()) return;
+        const named = site.queues.named.length > 0 ? site.queues.named : site.queues.ofTasks;
+        workers.push(
+          createWorker({
+            db: site.url,
+            schema,
+            // Each cluster's worker runs the tasks of the queues placed on it.
+            tasks:
+              site.cluster === undefined ? tasks : tasks.filter((t) => named.includes(t.queue)),
+            logger: siteLogger,
+            queues: site.cluster !== undefined || opts.queue.length > 0 ? named : undefined,
+            concurrency: opts.concurrency,
+            bufferSize: opts.bufferSize,
+            pollIntervalMs: opts.pollIntervalMs,
+            leaseMs: opts.leaseMs,
+            graceMs: opts.graceMs,
+            isListenEnabled: opts.listen,
+            listenUrl: opts.listenUrl,
+            preparedStatements: process.env.SLUICE_PREPARED_STATEMENTS !== 'off',
+          }),
+        );
+      }
       // Background errors are logged by the worker and retried; they must not end the process.
-      worker.on('error', () => undefined);
+      for (const w of workers) w.on('error', () => undefined);
       let metricsServer: MetricsServer | undefined;
-      const starting = worker.start().then(async () => {
+      const starting = Promise.all(workers.map((w) => w.start())).then(async () => {
         if (opts.metricsPort === undefined) return;
         const { metricsHost: host, metricsPort } = opts;
         metricsServer = await serveWorkerMetrics({
-          worker,
-          url,
+          workers,
+          sites,
           schema,
           host,
           port: metricsPort,
@@ -227,10 +242,10 @@ export function registerWork(program: Command): void {
       // A stop while start() runs waits for it: stopping half-started parts would leave the rest
       // running. Then the graceful stop; a second signal aborts running jobs at once.
       onStopSignal((_signal, count) => {
-        if (count > 1) return worker.abortAll();
+        if (count > 1) return workers.forEach((w) => w.abortAll());
         void starting
           .catch(() => undefined)
-          .then(() => worker.stop())
+          .then(() => Promise.all(workers.map((w) => w.stop())))
           .then(() => metricsServer?.close())
           .then(
             () => process.exit(0),
@@ -240,10 +255,48 @@ export function registerWork(program: Command): void {
       try {
         await starting;
       } catch (err) {
-        await worker.stop({ graceMs: 0 }).catch(() => undefined);
+        await Promise.all(workers.map((w) => w.stop({ graceMs: 0 }).catch(() => undefined)));
         throw err;
       }
     });
+}
+
+/**
+ * Where workers run: the one database; or with --clusters, one worker per cluster that holds any
+ * of the queues (those given, else the tasks'), each with the queues placed on it.
+ */
+async function placeWorkers(
+  g: GlobalOptions,
+  queues: string[],
+  tasks: Task[],
+): Promise<WorkerSite[]> {
+  const router = clusterRouterOf(g);
+  const ofTasks = [...new Set(tasks.map((t) => t.queue))];
+  if (!router) {
+    const url = await resolveDatabaseUrl(g);
+    return [
+      {
+        cluster: undefined,
+        url,
+        queues: { named: queues, ofTasks: queues.length > 0 ? [] : ofTasks },
+      },
+    ];
+  }
+  const wanted = queues.length > 0 ? queues : ofTasks;
+  const sites = new Map<string, string[]>();
+  for (const q of wanted) {
+    const cluster = router.clusterOf(q);
+    if (g.cluster !== undefined && cluster !== g.cluster) continue;
+    sites.set(cluster, [...(sites.get(cluster) ?? []), q]);
+  }
+  if (sites.size === 0) {
+    throw new CliError(`no queue of these tasks is placed on cluster ${g.cluster ?? ''}`);
+  }
+  return [...sites].map(([cluster, qs]) => ({
+    cluster,
+    url: router.urlOf(cluster),
+    queues: queues.length > 0 ? { named: qs, ofTasks: [] } : { named: [], ofTasks: qs },
+  }));
 }
 
 // The environment is read here, at the edge; the library takes options.

@@ -124,6 +124,13 @@ export class ClusterRouter {
     return pool;
   }
 
+  /** Each cluster's pool and the schema, by cluster name (for createMetrics' `clusters`). */
+  targets(): Record<string, Target> {
+    return Object.fromEntries(
+      this.clusters.map((c) => [c, { db: this.pool(c), schema: this.#o.schema }]),
+    );
+  }
+
   /** Where `queue`'s jobs are written: its cluster's pool and the schema. */
   target(queue: string): Target {
     return { db: this.pool(this.clusterOf(queue)), schema: this.#o.schema };

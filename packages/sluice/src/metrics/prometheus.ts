@@ -14,6 +14,11 @@ import type { JobEvent } from '../worker/events.js';
 export interface MetricsOptions {
   /** Where the queue gauges are read at scrape time; without it there are no queue gauges. */
   target?: Target;
+  /**
+   * Queues on several clusters: the gauges are read from each (in parallel) and carry a
+   * `cluster` label. Instead of `target`; `router.targets()` gives these.
+   */
+  clusters?: Record<string, Target>;
   /** The registry to add to. Default: a new one (not prom-client's global register). */
   registry?: Registry;
   /** Prefix of every metric name. Default `sluice_`. */
@@ -122,8 +127,12 @@ export async function createMetrics(options: MetricsOptions = {}): Promise<Metri
       this.set(n);
     },
   });
-  const { target, onError } = options;
-  if (target) addQueueGauges(pc, registers, p, target, onError);
+  const { target, clusters, onError } = options;
+  if (target && clusters) {
+    throw new InvalidOptionsError('metrics', 'give target or clusters, not both');
+  }
+  if (target) addQueueGauges(pc, registers, p, [[undefined, target]], onError);
+  if (clusters) addQueueGauges(pc, registers, p, Object.entries(clusters), onError);
 
   const labels = (e: { job: { queue: string; task: string } }) => ({
     queue: e.job.queue,
@@ -170,43 +179,63 @@ export async function createMetrics(options: MetricsOptions = {}): Promise<Metri
   };
 }
 
-/** Per-queue gauges, all set from one read of the live counts per scrape. */
+/** A queue's counts with the cluster they were read from (undefined: a single target). */
+type ClusterRow = QueueCountRow & { cluster: string | undefined };
+
+/**
+ * Per-queue gauges, all set from one read of the live counts per scrape (per cluster). A
+ * cluster whose read fails reports `..._up 0` and no queue gauges; the others still do.
+ */
 function addQueueGauges(
   pc: PromClient,
   registers: Registry[],
   p: string,
-  target: Target,
+  targets: [string | undefined, Target][],
   onError: ((err: unknown) => void) | undefined,
 ): void {
+  const isClustered = targets[0]?.[0] !== undefined;
   // Every gauge's collect runs in the same scrape: they share one read, memoised briefly.
-  let read: { at: number; rows: Promise<QueueCountRow[] | undefined> } | undefined;
-  const counts = () => {
+  let read:
+    | { at: number; rows: Promise<{ cluster: string | undefined; rows?: ClusterRow[] }[]> }
+    | undefined;
+  const reads = () => {
     if (!read || Date.now() - read.at > 500) {
-      const rows = queueCountsList({ ...target, queue: null })
-        .then((rs) => rs.map((r) => camelRow(r)))
-        .catch((err: unknown) => {
-          onError?.(err);
-          return undefined;
-        });
+      const rows = Promise.all(
+        targets.map(([cluster, target]) =>
+          queueCountsList({ ...target, queue: null }).then(
+            (rs) => ({ cluster, rows: rs.map((r) => ({ ...camelRow(r), cluster })) }),
+            (err: unknown) => {
+              onError?.(err);
+              return { cluster, rows: undefined };
+            },
+          ),
+        ),
+      );
       read = { at: Date.now(), rows };
     }
     return read.rows;
   };
+  // The rows of every cluster that answered.
+  const counts = async () => (await reads()).flatMap((r) => r.rows ?? []);
+  // A gauge's labels: the cluster's too, when there are clusters.
+  const at = (r: ClusterRow, labels: Record<string, string>) =>
+    isClustered ? { cluster: r.cluster ?? '', ...labels } : labels;
+  const withCluster = (names: string[]) => (isClustered ? ['cluster', ...names] : names);
   const gauge = (
     name: string,
     help: string,
     labelNames: string[],
-    fill: (g: Gauge, rows: QueueCountRow[]) => void,
+    fill: (g: Gauge, rows: ClusterRow[]) => void,
   ) =>
     new pc.Gauge({
       name: p + name,
       help,
-      labelNames,
+      labelNames: withCluster(labelNames),
       registers,
       async collect() {
         const rows = await counts();
         this.reset();
-        if (rows) fill(this, rows);
+        fill(this, rows);
       },
     });
   gauge(
@@ -216,31 +245,36 @@ function addQueueGauges(
     (g, rows) => {
       for (const r of rows) {
         for (const state of ['ready', 'scheduled', 'running', 'blocked'] as const) {
-          g.set({ queue: r.queue, state }, r[state]);
+          g.set(at(r, { queue: r.queue, state }), r[state]);
         }
       }
     },
   );
   gauge('queue_dead_letters', 'Dead letters of the queue.', ['queue'], (g, rows) => {
-    for (const r of rows) g.set({ queue: r.queue }, r.dead);
+    for (const r of rows) g.set(at(r, { queue: r.queue }), r.dead);
   });
   gauge(
     'queue_oldest_ready_age_seconds',
     'Age of the oldest ready job (0 when none).',
     ['queue'],
     (g, rows) => {
-      for (const r of rows) g.set({ queue: r.queue }, r.oldestReadyAgeSeconds);
+      for (const r of rows) g.set(at(r, { queue: r.queue }), r.oldestReadyAgeSeconds);
     },
   );
   gauge('queue_paused', '1 while the queue is paused.', ['queue'], (g, rows) => {
-    for (const r of rows) g.set({ queue: r.queue }, r.isPaused ? 1 : 0);
+    for (const r of rows) g.set(at(r, { queue: r.queue }), r.isPaused ? 1 : 0);
   });
   new pc.Gauge({
     name: p + 'queue_stats_up',
     help: '1 when this scrape read the queue gauges from the database, 0 when that failed.',
+    labelNames: withCluster([]),
     registers,
     async collect() {
-      this.set((await counts()) ? 1 : 0);
+      for (const r of await reads()) {
+        const up = r.rows ? 1 : 0;
+        if (isClustered) this.set({ cluster: r.cluster ?? '' }, up);
+        else this.set(up);
+      }
     },
   });
 }

@@ -58,6 +58,7 @@ export type WorkerEvents = { [E in JobOutcomeEventName]: [JobEvent] } & {
 /** The `job:active` payload for a job starting now; `claimedAt` is the local claim time. */
 export function activeEvent(job: ClaimedJob): JobActiveEvent {
   const { id, queue, task, attempt } = job;
-  const waitMs = job.due_wait_ms + (job.claimed_at_ms !== null ? Date.now() - job.claimed_at_ms : 0);
+  const waitMs =
+    job.due_wait_ms + (job.claimed_at_ms !== null ? Date.now() - job.claimed_at_ms : 0);
   return { job: { id, queue, task, attempt }, waitMs };
 }
