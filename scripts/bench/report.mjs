@@ -249,6 +249,89 @@ function targets(results) {
       rate && p99 ? parts.join(', ') : 'missing figures',
     );
   }
+  out.push(...benchTargets(results, { s, get, peerBest, line, pct, x }));
+  return out;
+}
+
+/**
+ * The targets of the benchmark issue (14): like against like, Sluice's durable worker commits
+ * against the peers' durable ones; the S curve against its own small backlog.
+ */
+function benchTargets(results, { s, get, line, x, pct }) {
+  const out = [];
+  const push = (name, ok, detail) => {
+    line(name, ok, detail);
+  };
+  const peer = (system, scenario, metric, procs) =>
+    get(
+      (r) =>
+        r.system === system &&
+        r.scenario === scenario &&
+        r.metric === metric &&
+        r.variant === 'best' &&
+        (procs === undefined || r.procs === procs) &&
+        typeof r.value === 'number',
+    );
+  for (const procs of [1, 2]) {
+    const me = s('C', 'drain rate', procs, 'durable');
+    const checks = [
+      ['graphile-worker', 2],
+      ['bullmq-redis-aof', 3],
+      ['bullmq-pg', 30],
+    ].map(([system, times]) => ({ system, times, r: peer(system, 'C', 'drain rate', procs) }));
+    const known = checks.filter((c) => c.r);
+    push(
+      `C drain durable (${procs} proc, issue 14): ≥ 2× graphile-worker, ≥ 3× BullMQ AOF Redis, ≥ 30× BullMQ PostgreSQL`,
+      me && known.length === checks.length
+        ? known.every((c) => me.value >= c.times * c.r.value)
+        : undefined,
+      me
+        ? known.map((c) => `${x(me.value, c.r.value)} ${c.system}`).join(', ') || 'no peers'
+        : 'missing figures (run with --variants best,durable)',
+    );
+  }
+  {
+    const p99 = s('D', 'p99 latency', 1);
+    const delayed = s('D', 'p99 lateness, delayed', 1);
+    const cron = s('D', 'p99 lateness, cron tick', 1);
+    push(
+      'D (issue 14): idle p99 ≤ 5 ms; delayed jobs and cron ticks p99 ≤ 20 ms late',
+      p99 && delayed && cron
+        ? p99.value <= 5 && delayed.value <= 20 && cron.value <= 20
+        : undefined,
+      p99
+        ? `idle p99 ${round(p99.value)} ms, delayed p99 ${round(delayed?.value)} ms, cron p99 ${round(cron?.value)} ms`
+        : 'missing figures',
+    );
+  }
+  {
+    const rates = results.filter(
+      (r) =>
+        r.system === 'sluice' &&
+        r.scenario === 'S' &&
+        /^drain rate middle @/.test(r.metric) &&
+        typeof r.value === 'number',
+    );
+    const at = (tag, metric) =>
+      get((r) => r.system === 'sluice' && r.scenario === 'S' && r.metric === `${metric} @${tag}`);
+    // The smallest backlog with a figure: a 10k drain can be over before its middle is timed.
+    const smallTag = ['10k', '100k'].find(
+      (t) => typeof at(t, 'drain rate middle')?.value === 'number',
+    );
+    const small = smallTag && at(smallTag, 'drain rate middle');
+    const big = at('1M', 'drain rate middle');
+    const p99Small = at('10k', 'enqueue p99 with backlog');
+    const p99Big = at('1M', 'enqueue p99 with backlog');
+    push(
+      'S (issue 14): drain with a 1M backlog ≥ 90% of a small one; single-enqueue p99 at 1M ≤ 2× at 10k',
+      small && big && p99Small && p99Big
+        ? big.value >= 0.9 * small.value && p99Big.value <= 2 * p99Small.value
+        : undefined,
+      small && big
+        ? `drain ${pct(big.value, small.value)} of ${smallTag}; enqueue p99 ${round(p99Big?.value)} vs ${round(p99Small?.value)} ms`
+        : `missing figures (${rates.length} backlogs measured)`,
+    );
+  }
   return out;
 }
 
@@ -320,7 +403,7 @@ export function markdown({ results, env, sizes, mode, variants, flows = {}, star
   lines.push('');
   lines.push('↑ higher is better, ↓ lower is better. Ratios are value ÷ reference value.');
   lines.push('');
-  lines.push('| Target (issues 4, 12) | Status | From this run |');
+  lines.push('| Target (issues 4, 12, 14) | Status | From this run |');
   lines.push('|---|---|---|');
   lines.push(...targets(results));
   lines.push('');
