@@ -249,19 +249,15 @@ function targets(results) {
       rate && p99 ? parts.join(', ') : 'missing figures',
     );
   }
-  out.push(...benchTargets(results, { s, get, peerBest, line, pct, x }));
+  benchTargets(results, { s, get, line, pct, x });
   return out;
 }
 
 /**
- * The targets of the benchmark issue (14): like against like, Sluice's durable worker commits
+ * Adds the rows of the benchmark issue's (14) targets through `line`: like against like, Sluice's durable worker commits
  * against the peers' durable ones; the S curve against its own small backlog.
  */
 function benchTargets(results, { s, get, line, x, pct }) {
-  const out = [];
-  const push = (name, ok, detail) => {
-    line(name, ok, detail);
-  };
   const peer = (system, scenario, metric, procs) =>
     get(
       (r) =>
@@ -280,7 +276,7 @@ function benchTargets(results, { s, get, line, x, pct }) {
       ['bullmq-pg', 30],
     ].map(([system, times]) => ({ system, times, r: peer(system, 'C', 'drain rate', procs) }));
     const known = checks.filter((c) => c.r);
-    push(
+    line(
       `C drain durable (${procs} proc, issue 14): ≥ 2× graphile-worker, ≥ 3× BullMQ AOF Redis, ≥ 30× BullMQ PostgreSQL`,
       me && known.length === checks.length
         ? known.every((c) => me.value >= c.times * c.r.value)
@@ -294,7 +290,7 @@ function benchTargets(results, { s, get, line, x, pct }) {
     const p99 = s('D', 'p99 latency', 1);
     const delayed = s('D', 'p99 lateness, delayed', 1);
     const cron = s('D', 'p99 lateness, cron tick', 1);
-    push(
+    line(
       'D (issue 14): idle p99 ≤ 5 ms; delayed jobs and cron ticks p99 ≤ 20 ms late',
       p99 && delayed && cron
         ? p99.value <= 5 && delayed.value <= 20 && cron.value <= 20
@@ -322,7 +318,7 @@ function benchTargets(results, { s, get, line, x, pct }) {
     const big = at('1M', 'drain rate middle');
     const p99Small = at('10k', 'enqueue p99 with backlog');
     const p99Big = at('1M', 'enqueue p99 with backlog');
-    push(
+    line(
       'S (issue 14): drain with a 1M backlog ≥ 90% of a small one; single-enqueue p99 at 1M ≤ 2× at 10k',
       small && big && p99Small && p99Big
         ? big.value >= 0.9 * small.value && p99Big.value <= 2 * p99Small.value
@@ -332,7 +328,6 @@ function benchTargets(results, { s, get, line, x, pct }) {
         : `missing figures (${rates.length} backlogs measured)`,
     );
   }
-  return out;
 }
 
 /** The Markdown report: environment, one table row per result, targets. */

@@ -84,17 +84,20 @@ export async function withDb<T>(
 }
 
 /**
- * Runs `fn` on every cluster of --clusters (or --cluster's), one after another, and returns each
- * result with its cluster; without --clusters, once on the one database (cluster undefined).
+ * Runs `fn` on every cluster of --clusters (or --cluster's; or `queue`'s when given), one after
+ * another, and returns each result with its cluster; without --clusters, once on the one
+ * database (cluster undefined).
  */
 export async function withEachDb<T>(
   globals: GlobalOptions,
   fn: (db: pg.Pool, schema: string) => Promise<T>,
+  queue?: string,
 ): Promise<{ cluster: string | undefined; value: T }[]> {
   const router = clusterRouterOf(globals);
   if (!router) return [{ cluster: undefined, value: await withDb(globals, fn) }];
   const out: { cluster: string | undefined; value: T }[] = [];
-  for (const { cluster, url } of clustersFor(router, globals, 'each')) {
+  const scope = queue === undefined ? 'each' : { queue };
+  for (const { cluster, url } of clustersFor(router, globals, scope)) {
     out.push({ cluster, value: await openDb(url, globals, fn) });
   }
   return out;

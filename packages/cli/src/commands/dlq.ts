@@ -26,8 +26,7 @@ async function sumOver(
   queue: string | undefined,
   fn: (db: pg.Pool, schema: string) => Promise<number>,
 ): Promise<number> {
-  if (queue !== undefined) return withDb(g, fn, { queue });
-  return (await withEachDb(g, fn)).reduce((sum, r) => sum + r.value, 0);
+  return (await withEachDb(g, fn, queue)).reduce((sum, r) => sum + r.value, 0);
 }
 
 /** Registers `sluice dlq …`. */
@@ -55,16 +54,7 @@ export function registerDlq(program: Command): void {
       ) => {
         const list = (db: pg.Pool, schema: string) =>
           listDeadLetters({ db, schema, queue: opts.queue, task: opts.task, limit: opts.limit });
-        const rows = tagged(
-          opts.queue === undefined
-            ? await withEachDb(globals(cmd), list)
-            : [
-                {
-                  cluster: undefined,
-                  value: await withDb(globals(cmd), list, { queue: opts.queue }),
-                },
-              ],
-        );
+        const rows = tagged(await withEachDb(globals(cmd), list, opts.queue));
         if (opts.json) return printJson(rows);
         console.log(
           formatTable(

@@ -49,16 +49,7 @@ export function registerJobs(program: Command): void {
         const list = (db: pg.Pool, schema: string) =>
           listJobs({ db, schema, queue: opts.queue, state: opts.state, limit: opts.limit });
         // A queue lives on one cluster; without one, each cluster's newest (--limit each).
-        const rows = tagged(
-          opts.queue === undefined
-            ? await withEachDb(globals(cmd), list)
-            : [
-                {
-                  cluster: undefined,
-                  value: await withDb(globals(cmd), list, { queue: opts.queue }),
-                },
-              ],
-        );
+        const rows = tagged(await withEachDb(globals(cmd), list, opts.queue));
         if (opts.json) return printJson(rows);
         console.log(
           formatTable(

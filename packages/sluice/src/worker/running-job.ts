@@ -148,7 +148,10 @@ export class RunningJob {
     // The value a handler set last is the one stored: it is written before the outcome, which
     // moves the row out of sluice.job.
     if (this.unsavedProgress || this.progressWrite || this.log) {
-      void Promise.all([this.flushProgress(), this.flushLog()]).then(() => this.handOver(outcome));
+      // The last log lines are written before the outcome too; a failed write loses only them.
+      void Promise.all([this.flushProgress(), this.log?.flush()]).then(() =>
+        this.handOver(outcome),
+      );
       return;
     }
     this.handOver(outcome);
@@ -200,12 +203,6 @@ export class RunningJob {
           this.host.logger.warn({ err, ...logFields(this.job) }, 'job log write failed'),
         ),
     ));
-  }
-
-  // The last lines are written before the outcome, so they are there once the job is history;
-  // a failed write loses only the lines, never the outcome.
-  private async flushLog(): Promise<void> {
-    await this.log?.flush();
   }
 
   /** Waits for the write in flight, then writes the last unsaved value (if any). */
