@@ -21,22 +21,32 @@ export const producerVariants = { any: 'queue `bench` (own partition), enqueue/e
 
 /** Worker variants: best = the settings the docs recommend for throughput. */
 export const workerVariants = {
+  // No-op handlers finish faster than a claim round trip: a buffer of 3,000 keeps one claim of
+  // ~1,000 rows in flight while the slots run (docs/performance.md "Tuning for throughput").
   best: {
-    label: 'concurrency 32, bufferSize 1000 per process',
-    options: { concurrency: 32, bufferSize: 1000 },
+    label: 'concurrency 64, bufferSize 3000 per process',
+    options: { concurrency: 64, bufferSize: 3000 },
   },
   defaults: { label: 'createWorker defaults (concurrency 10, LISTEN on, poll 1 s)', options: {} },
-  // Only Sluice has this variant (the scenarios skip a variant a system lacks): its worker
+  // Only Sluice has these variants (the scenarios skip a variant a system lacks): its worker
   // commits wait for the WAL flush like the peers' do.
   durable: {
-    label: "concurrency 32, bufferSize 1000, commitMode 'durable'",
-    options: { concurrency: 32, bufferSize: 1000, commitMode: 'durable' },
+    label: "concurrency 64, bufferSize 3000, commitMode 'durable'",
+    options: { concurrency: 64, bufferSize: 3000, commitMode: 'durable' },
+  },
+  // The same work as graphile-worker and pg-boss with deleteAfter 0: a finished job is deleted,
+  // not kept (the queue's historyRetention '0 days').
+  'durable-nohist': {
+    label:
+      "durable, queue historyRetention '0 days' (finished jobs deleted, as graphile-worker does)",
+    options: { concurrency: 64, bufferSize: 3000, commitMode: 'durable' },
+    queue: { historyRetention: '0 days' },
   },
   // Sluice only: best with everything an operator turns on, to price instrumentation per job.
   observed: {
     label:
       'best + OpenTelemetry SDK 2.x (BatchSpanProcessor, spans discarded by the exporter) + prom-client metrics scraped every 5 s',
-    options: { concurrency: 32, bufferSize: 1000 },
+    options: { concurrency: 64, bufferSize: 3000 },
     isObserved: true,
   },
 };
@@ -81,9 +91,10 @@ export function workerUnavailable() {
 }
 
 /** Migrates the schema and creates the bench queue in a fresh database. */
-export async function install(url) {
+export async function install(url, variant) {
   await sluice.migrate({ db: url });
-  await withClient(url, (c) => createQueue({ db: c, name: QUEUE }));
+  const queue = workerVariants[variant]?.queue ?? {};
+  await withClient(url, (c) => createQueue({ db: c, name: QUEUE, ...queue }));
 }
 
 /** Enqueue paths: bulk (one call), one (own transaction), inTx (caller's open transaction). */

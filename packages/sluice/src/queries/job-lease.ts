@@ -9,12 +9,18 @@ import { DEAD_LETTER_KEPT_COLUMNS, deadLetterKeptValues } from './row-moves.js';
 // reports which of them were asked to cancel. Never every running row under the worker id: a
 // completion lost in a server crash leaves its row running under a live worker, and extending it
 // by worker id kept it alive (and unrescued) for as long as the worker lived. Queues are listed so
-// partition pruning applies.
+// partition pruning applies. Rows locked right now are skipped, not waited for: the lock is this
+// worker's own completion deleting them (waiting for it, in another row order, deadlocked the
+// two under a drain) or a short admin write, and the next beat extends what is still held.
 const JOB_EXTEND_LEASES = `
 UPDATE sluice.job j
 SET lease_expires_at = now() + $3::float8 * interval '1 millisecond'
-WHERE j.queue = ANY($1::text[]) AND j.id = ANY($4::bigint[])
-  AND j.attempt = ($5::jsonb ->> j.id::text)::int AND j.worker_id = $2 AND (j.state = 'running') IS TRUE
+WHERE j.queue = ANY($1::text[]) AND (j.id, j.queue) IN (
+  SELECT n.id, n.queue FROM sluice.job n
+  WHERE n.queue = ANY($1::text[]) AND n.id = ANY($4::bigint[])
+    AND n.attempt = ($5::jsonb ->> n.id::text)::int AND n.worker_id = $2
+    AND (n.state = 'running') IS TRUE
+  FOR UPDATE OF n SKIP LOCKED)
 RETURNING j.id::text AS id, j.cancel_requested_at IS NOT NULL AS is_cancel_requested`;
 
 export async function jobExtendLeases(

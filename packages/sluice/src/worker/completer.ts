@@ -27,7 +27,10 @@ export type Outcome = (
   | { kind: 'release'; token: Token; refund: boolean; delayMs: number; errorJson: string | null }
 ) & { startedAt?: number };
 
-/** Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the outcome. */
+/**
+ * Result events: 'completed' | 'retried' | 'dead' | 'released' | 'rejected' with the outcome;
+ * 'written' after each statement.
+ */
 export class Completer extends EventEmitter {
   private pending: Outcome[] = [];
   /** The batch being written: its leases are still held until the statement commits. */
@@ -47,6 +50,11 @@ export class Completer extends EventEmitter {
 
   get size(): number {
     return this.pending.length;
+  }
+
+  /** Outcomes not yet committed: waiting, or in the statement being written. */
+  get unwritten(): number {
+    return this.pending.length + this.writing.length;
   }
 
   /** Nothing waits to be written and no write is under way. */
@@ -86,6 +94,8 @@ export class Completer extends EventEmitter {
       } finally {
         this.writing = [];
       }
+      // Room for claims may have been waiting on this write (the worker's back-pressure).
+      this.emit('written');
     }
     this.flushing = undefined;
     for (const r of this.idle.splice(0)) r();

@@ -4,10 +4,12 @@
 import type { Executor } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
 import {
+  claimStartOf,
   jobClaim,
   jobClaimLimited,
   queueLimitsGet,
   type ClaimedJob,
+  type ClaimStart,
 } from '../queries/job-worker.js';
 import { jobNextDue } from '../queries/job-due.js';
 import { jobEventsNotify, LISTENERS_CHANGED, workerWaitingSet } from '../queries/worker.js';
@@ -41,6 +43,13 @@ export interface ProducerConfig {
   logger: Logger;
 }
 
+/**
+ * How long claims may start where the last full claim started before one starts at the head of
+ * the index again: a job that sorts before that point (an earlier run_at written by a long
+ * transaction, a job given back) waits at most this long under sustained load.
+ */
+const HEAD_CLAIM_EVERY_MS = 1000;
+
 export class Producer {
   private readonly drainedQueues = new Set<string>();
   /**
@@ -51,6 +60,8 @@ export class Producer {
   private readonly waitingQueues = new Set<string>();
   /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
   private limitedQueues = new Set<string>();
+  /** Per queue, after a full claim: where the next may start, and when one last read the head. */
+  private readonly claimStarts = new Map<string, { start: ClaimStart; headAt: number }>();
   /** Claim statements in flight; two let one process keep both database cores busy. */
   private activeClaims = 0;
   /** Slots promised to claims in flight, so two claims never over-claim together. */
@@ -184,17 +195,11 @@ export class Producer {
           const isLimited = this.limitedQueues.has(queue);
           // Limited queues serialise on their queue row anyway: one claim at a time.
           if (isLimited && this.activeClaims > 1) continue;
-          const claim = isLimited ? jobClaimLimited : jobClaim;
           this.reservedSlots += room;
           const wakesBefore = this.wakes.get(queue);
           let jobs: ClaimedJob[];
           try {
-            jobs = await claim(this.c.db, this.c.schema, {
-              queue,
-              limit: room,
-              workerId: this.c.workerId,
-              leaseMs: this.c.leaseMs,
-            });
+            jobs = await this.claim(queue, isLimited, room);
           } finally {
             this.reservedSlots -= room;
           }
@@ -224,6 +229,32 @@ export class Producer {
     } finally {
       this.activeClaims--;
     }
+  }
+
+  /**
+   * Claims up to `limit` jobs of `queue`: where the last full claim started when there is such a
+   * point (see claimSql), from the head of the index when there is none, when that came back
+   * short (for the rest), and at least every HEAD_CLAIM_EVERY_MS.
+   */
+  private async claim(queue: string, isLimited: boolean, limit: number): Promise<ClaimedJob[]> {
+    const p = { queue, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
+    if (isLimited) return jobClaimLimited(this.c.db, this.c.schema, p);
+    const known = this.claimStarts.get(queue);
+    let jobs: ClaimedJob[] = [];
+    if (known && Date.now() - known.headAt < HEAD_CLAIM_EVERY_MS) {
+      jobs = await jobClaim(this.c.db, this.c.schema, { ...p, after: known.start });
+      if (jobs.length === limit) {
+        known.start = claimStartOf(jobs) ?? known.start;
+        return jobs;
+      }
+    }
+    const headAt = Date.now();
+    const rest = await jobClaim(this.c.db, this.c.schema, { ...p, limit: limit - jobs.length });
+    const start = rest.length === limit - jobs.length ? claimStartOf(rest) : undefined;
+    // Short from the head: nothing is left to start after.
+    if (start) this.claimStarts.set(queue, { start, headAt });
+    else this.claimStarts.delete(queue);
+    return jobs.length === 0 ? rest : jobs.concat(rest);
   }
 
   /** 'active' job events for claimed jobs (a failure is logged: a lost event is not a lost job). */

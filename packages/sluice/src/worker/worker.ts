@@ -142,6 +142,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.producer.wake(o.token.queue, true);
       this.emitJob('job:retried', o.token, o.startedAt);
     });
+    this.completer.on('written', () => this.producer.request());
     this.completer.on('released', (o: Outcome) => {
       if (o.kind === 'release' && o.delayMs > 0) this.producer.wake(o.token.queue, true);
       this.emitJob('job:released', o.token, o.startedAt);
@@ -159,7 +160,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         logger: this.logger,
       },
       {
-        room: () => this.capacity - this.inFlight,
+        // Unwritten outcomes beyond a capacity's worth count too: claims never outrun completions.
+        room: () =>
+          this.capacity - this.inFlight - Math.max(0, this.completer.unwritten - this.capacity),
         isClaiming: () => this.state === 'started',
         accept: (jobs) => {
           const now = Date.now();
@@ -168,7 +171,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.buffer.push(...jobs);
           this.pump();
         },
-        giveBack: (job) => this.releaseUnstarted(job),
+        giveBack: (job) => this.completer.push(unstartedReleaseOutcome(job)),
         onPaused: (queues) => this.releaseBuffered(queues),
         onDrained: () => this.announceDrained(),
         // An 'error' event without listeners would throw and crash the process.
@@ -339,12 +342,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Gives back buffered jobs of `queues` (paused since they were claimed). */
   private releaseBuffered(queues: Set<string>): void {
     if (!this.buffer.some((j) => queues.has(j.queue))) return;
-    this.buffer.filter((j) => queues.has(j.queue)).forEach((j) => this.releaseUnstarted(j));
+    this.buffer
+      .filter((j) => queues.has(j.queue))
+      .forEach((j) => this.completer.push(unstartedReleaseOutcome(j)));
     this.buffer = this.buffer.filter((j) => !queues.has(j.queue));
-  }
-
-  private releaseUnstarted(job: ClaimedJob): void {
-    this.completer.push(unstartedReleaseOutcome(job));
   }
 
   /**
@@ -377,7 +378,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.notifier?.stop();
     const buffered = this.buffer;
     this.buffer = [];
-    buffered.forEach((j) => this.releaseUnstarted(j));
+    buffered.forEach((j) => this.completer.push(unstartedReleaseOutcome(j)));
     await this.producer.stop();
     const graceTimer = setTimeout(() => this.abortAll(), graceMs);
     await Promise.all([...this.running.values()].map((r) => r.done));

@@ -1,0 +1,140 @@
+// Claims under sustained load: they never outrun the completions, and claims that start where
+// the last full claim started (instead of walking the finished jobs' dead index entries from the
+// head) still take a higher-priority job next and never leave behind a job that sorts earlier.
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createWorker, defineTask, enqueue, enqueueMany, type Worker } from 'sluice';
+import { eventually } from '@sluice/testkit';
+import { useTestDatabase } from '../../../test/setup/db.js';
+
+const db = useTestDatabase();
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const workers: Worker[] = [];
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 1000 })));
+  await db.current.pool.query(
+    'TRUNCATE sluice.job, sluice.job_history, sluice.worker, sluice.worker_waiting, sluice.leader',
+  );
+});
+
+const Seq = z.object({ seq: z.number().int() });
+
+async function finishedCount(): Promise<number> {
+  const { rows } = await db.current.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM sluice.job_history',
+  );
+  return rows[0]!.n;
+}
+
+describe('claims under sustained load', () => {
+  it('claims never outrun the completions: slow outcome writes hold claiming back', async () => {
+    // Every completion statement answers 200 ms late; the no-op jobs finish at once.
+    class SlowCompletions extends pg.Client {
+      override query(...args: unknown[]): never {
+        const config = args[0] as string | { text: string };
+        const text = typeof config === 'string' ? config : config.text;
+        const cb = args[args.length - 1];
+        if (typeof cb === 'function' && text.includes('WITH done AS')) {
+          args[args.length - 1] = (err: unknown, res: unknown) =>
+            setTimeout(() => (cb as (e: unknown, r: unknown) => void)(err, res), 200);
+        }
+        return (super.query as (...a: unknown[]) => never)(...args);
+      }
+    }
+    const task = defineTask({ name: 'flow-noop', schema: Seq }).handle(() => undefined);
+    await enqueueMany(
+      Array.from({ length: 60 }, (_, seq) => ({ task, payload: { seq } })),
+      { db: db.current.pool },
+    );
+    const w = createWorker({
+      db: { connectionString: db.current.url, Client: SlowCompletions },
+      tasks: [task],
+      logger: quiet,
+      concurrency: 2,
+      bufferSize: 2,
+    });
+    workers.push(w);
+    await w.start();
+    let mostHeld = 0;
+    await eventually(
+      async () => {
+        const { rows } = await db.current.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM sluice.job WHERE state = 'running'",
+        );
+        mostHeld = Math.max(mostHeld, rows[0]!.n);
+        expect(await finishedCount()).toBe(60);
+      },
+      { timeoutMs: 60_000, intervalMs: 25 },
+    );
+    // Capacity 4: at most 4 claimed plus 4 unwritten outcomes before claims wait, and a claim
+    // of up to 4 in flight. Without the hold, the worker claimed all 60 within the first write.
+    expect(mostHeld).toBeGreaterThan(0);
+    expect(mostHeld).toBeLessThanOrEqual(12);
+  });
+
+  it('a higher-priority job enqueued during a drain is claimed next', async () => {
+    const order: number[] = [];
+    const task = defineTask({ name: 'flow-ordered', schema: Seq }).handle(async ({ seq }) => {
+      order.push(seq);
+      await new Promise((r) => setTimeout(r, 2));
+    });
+    await enqueueMany(
+      Array.from({ length: 600 }, (_, seq) => ({ task, payload: { seq } })),
+      { db: db.current.pool },
+    );
+    const w = createWorker({
+      db: db.current.url,
+      tasks: [task],
+      logger: quiet,
+      concurrency: 1,
+      bufferSize: 20,
+    });
+    workers.push(w);
+    await w.start();
+    await eventually(() => expect(order.length).toBeGreaterThanOrEqual(60), {
+      timeoutMs: 20_000,
+      intervalMs: 5,
+    });
+    const ranBefore = order.length;
+    await enqueue(task, { seq: -1 }, { db: db.current.pool, priority: 10 });
+    await eventually(() => expect(order).toContain(-1), { timeoutMs: 20_000, intervalMs: 5 });
+    // Within the buffer already claimed (21) and one more claim, far from the 1 s a fallback
+    // from the head would take (~400 jobs here).
+    expect(order.indexOf(-1) - ranBefore).toBeLessThanOrEqual(3 * 21);
+  });
+
+  it('a job that sorts before the claims’ start point runs within about a second', async () => {
+    const order: number[] = [];
+    const task = defineTask({ name: 'flow-backlog', schema: Seq }).handle(async ({ seq }) => {
+      order.push(seq);
+      await new Promise((r) => setTimeout(r, 2));
+    });
+    await enqueueMany(
+      Array.from({ length: 2500 }, (_, seq) => ({ task, payload: { seq } })),
+      { db: db.current.pool },
+    );
+    const w = createWorker({
+      db: db.current.url,
+      tasks: [task],
+      logger: quiet,
+      concurrency: 1,
+      bufferSize: 20,
+    });
+    workers.push(w);
+    await w.start();
+    await eventually(() => expect(order.length).toBeGreaterThanOrEqual(60), {
+      timeoutMs: 20_000,
+      intervalMs: 5,
+    });
+    // Due an hour ago: it sorts before every job of the backlog, behind the claims' start.
+    const at = Date.now();
+    await enqueue(task, { seq: -1 }, { db: db.current.pool, runAt: new Date(Date.now() - 3.6e6) });
+    await eventually(() => expect(order).toContain(-1), { timeoutMs: 30_000, intervalMs: 5 });
+    const waitedMs = Date.now() - at;
+    // Head claims come at least every second; the backlog takes several seconds more.
+    expect(waitedMs).toBeLessThan(3000);
+    expect(order.length).toBeLessThan(2000);
+  });
+});
