@@ -99,7 +99,7 @@ const HELP = `Usage: pnpm bench [options]   (or: node scripts/bench/index.mjs af
   --quick               small sizes (a couple of minutes)
   --only A,C            scenarios to run (A B C D E F S; K, the soak, only when named)
   --systems a,b         systems: ${SYSTEMS.map((s) => s.name).join(', ')}, measured in the order given
-  --variants best       worker variants: best, defaults (and durable, observed: Sluice only)
+  --variants best       worker variants: best, defaults (and durable, durable-nohist, observed: Sluice only)
   --md FILE             also write the Markdown report to FILE
   size overrides:       ${Object.keys(FULL)
     .map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)

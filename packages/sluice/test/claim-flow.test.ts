@@ -137,4 +137,59 @@ describe('claims under sustained load', () => {
     expect(waitedMs).toBeLessThan(3000);
     expect(order.length).toBeLessThan(2000);
   });
+
+  it('after a higher-priority job, a lower-priority one is still claimed at once', async () => {
+    const started: number[] = [];
+    const task = defineTask({ name: 'flow-mixed', schema: Seq }).handle(({ seq }) => {
+      started.push(seq);
+    });
+    const w = createWorker({
+      db: db.current.url,
+      tasks: [task],
+      logger: quiet,
+      pollIntervalMs: 60_000,
+    });
+    workers.push(w);
+    await w.start();
+    await enqueue(task, { seq: 10 }, { db: db.current.pool, priority: 10 });
+    await eventually(() => expect(started).toEqual([10]), { timeoutMs: 5000, intervalMs: 5 });
+    // The next claim starts at priority 10; the job of priority 0 is below that start point.
+    await enqueue(task, { seq: 0 }, { db: db.current.pool, priority: 0 });
+    await eventually(() => expect(started).toEqual([10, 0]), { timeoutMs: 5000, intervalMs: 5 });
+  });
+
+  it('a failed claim is retried within a second, not at the next poll', async () => {
+    let failures = 1;
+    class FailingClaim extends pg.Client {
+      override query(...args: unknown[]): never {
+        const config = args[0] as string | { text: string };
+        const text = typeof config === 'string' ? config : config.text;
+        const cb = args[args.length - 1];
+        if (typeof cb === 'function' && text.includes('SKIP LOCKED') && failures > 0) {
+          failures--;
+          setImmediate(() => (cb as (e: unknown) => void)(new Error('injected claim failure')));
+          return undefined as never;
+        }
+        return (super.query as (...a: unknown[]) => never)(...args);
+      }
+    }
+    const task = defineTask({ name: 'flow-retry', schema: Seq }).handle(() => undefined);
+    await enqueue(task, { seq: 1 }, { db: db.current.pool });
+    const errors: unknown[] = [];
+    const w = createWorker({
+      db: { connectionString: db.current.url, Client: FailingClaim },
+      tasks: [task],
+      logger: { ...quiet, error: (obj: unknown) => errors.push(obj) },
+      pollIntervalMs: 60_000,
+    });
+    workers.push(w);
+    const at = Date.now();
+    await w.start();
+    await eventually(async () => expect(await finishedCount()).toBe(1), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    expect(errors).toHaveLength(1);
+    expect(Date.now() - at).toBeLessThan(5000);
+  });
 });

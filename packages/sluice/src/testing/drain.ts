@@ -8,14 +8,8 @@ import { z } from 'zod';
 import type { Task } from '../client/define-task.js';
 import { saveJobLog } from '../worker/job-log.js';
 import type { Logger } from '../core/logger.js';
-import {
-  jobCancelRunning,
-  jobClaim,
-  jobComplete,
-  jobFail,
-  jobRelease,
-  type ClaimedJob,
-} from '../queries/job-worker.js';
+import { jobClaim, type ClaimedJob } from '../queries/job-claim.js';
+import { jobCancelRunning, jobComplete, jobFail, jobRelease } from '../queries/job-worker.js';
 import { jobProgressSet } from '../queries/job-lease.js';
 import { jobMakeDueNow } from '../queries/testing.js';
 import { workerRegister, workerUnregister } from '../queries/worker.js';

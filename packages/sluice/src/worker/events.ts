@@ -1,6 +1,6 @@
 // The worker's events, typed: `worker.on('job:complted', …)` does not compile. Each payload
 // carries the job's lease token (id, queue, task, attempt); metrics and logs build on these.
-import type { ClaimedJob } from '../queries/job-worker.js';
+import type { ClaimedJob } from '../queries/job-claim.js';
 import type { Token } from './completer.js';
 
 /** A finished or failed attempt as events report it. */

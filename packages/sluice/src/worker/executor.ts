@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { Task } from '../client/define-task.js';
 import { PermanentError, UnknownTaskError } from '../core/errors.js';
 import { Cancel, Snooze } from '../client/job-directive.js';
-import type { ClaimedJob } from '../queries/job-worker.js';
+import type { ClaimedJob } from '../queries/job-claim.js';
 import { backoffDelay, type RetryPolicy } from '../client/retry-policy.js';
 import type { Outcome, Token } from './completer.js';
 

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { InvalidOptionsError } from '../core/errors.js';
 import { jobLogInsertMany } from '../queries/job-log.js';
-import type { ClaimedJob } from '../queries/job-worker.js';
+import type { ClaimedJob } from '../queries/job-claim.js';
 import type { JobTransactionHost } from './job-transaction.js';
 
 /** Lines kept per attempt; later ones are counted into one "N lines dropped" line. */

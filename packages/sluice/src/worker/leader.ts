@@ -76,7 +76,7 @@ export class Leader {
     this.c.logger.info({}, 'elected leader');
     this.c.onLeadership?.(true);
     this.rescueTimer = setInterval(() => void this.rescue(), this.c.rescueIntervalMs);
-    void this.rescue();
+    void this.rescue({ isWorkerGone: true });
     for (const s of this.c.services) {
       try {
         await s.start();
@@ -103,10 +103,11 @@ export class Leader {
    * Forgets workers that stopped heartbeating and returns jobs whose lease expired or whose worker
    * is gone to pending (or dead letters). Safe on any worker, at any time (SKIP LOCKED).
    */
-  async rescue(): Promise<void> {
+  async rescue(options: { isWorkerGone?: boolean } = {}): Promise<void> {
     try {
       // Stale workers first: their jobs are then rescued in this same pass, not after their leases.
-      await workerDeleteStale(this.c.db, this.c.schema, this.c.staleWorkerMs);
+      const stale = await workerDeleteStale(this.c.db, this.c.schema, this.c.staleWorkerMs);
+      const isWorkerGoneChecked = options.isWorkerGone === true || stale.length > 0;
       // Queue by queue: each locking statement stays on one partition (and, on a Postgres
       // distributed by queue, on one shard).
       for (const queue of await queueNames(this.c.db, this.c.schema)) {
@@ -115,6 +116,7 @@ export class Leader {
             queue,
             limit: 1000,
             backoffMs: this.c.rescueBackoffMs,
+            isWorkerGoneChecked,
           });
           if (rows.length > 0) {
             this.c.logger.warn({ count: rows.length, queue }, 'rescued jobs with expired leases');

@@ -10,7 +10,7 @@ import {
   queueLimitsGet,
   type ClaimedJob,
   type ClaimStart,
-} from '../queries/job-worker.js';
+} from '../queries/job-claim.js';
 import { jobNextDue } from '../queries/job-due.js';
 import { jobEventsNotify, LISTENERS_CHANGED, workerWaitingSet } from '../queries/worker.js';
 
@@ -44,11 +44,17 @@ export interface ProducerConfig {
 }
 
 /**
- * How long claims may start where the last full claim started before one starts at the head of
- * the index again: a job that sorts before that point (an earlier run_at written by a long
- * transaction, a job given back) waits at most this long under sustained load.
+ * Claims start where an earlier claim started (see claimSql) instead of walking the index from
+ * its head past the finished jobs' dead entries. After a claim that came back short (a queue kept
+ * up with), the start point is moved back by STEADY_MARGIN_MS for jobs written a little behind it
+ * (a producer transaction's now() is its start). A claim from the head comes at least every
+ * HEAD_CLAIM_EVERY_MS, for jobs further behind (a past runAt); one that had to walk many dead
+ * entries (a long transaction holds vacuum back) spaces the next by 20× its own time, so the
+ * fallback stays ~5% of claiming.
  */
+const STEADY_MARGIN_MS = 1000;
 const HEAD_CLAIM_EVERY_MS = 1000;
+const HEAD_CLAIM_COST_FACTOR = 20;
 
 export class Producer {
   private readonly drainedQueues = new Set<string>();
@@ -60,8 +66,8 @@ export class Producer {
   private readonly waitingQueues = new Set<string>();
   /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
   private limitedQueues = new Set<string>();
-  /** Per queue, after a full claim: where the next may start, and when one last read the head. */
-  private readonly claimStarts = new Map<string, { start: ClaimStart; headAt: number }>();
+  /** Per queue: where the next claim may start, and when the next must read the head. */
+  private readonly claimStarts = new Map<string, { start: ClaimStart; headDueAt: number }>();
   /** Claim statements in flight; two let one process keep both database cores busy. */
   private activeClaims = 0;
   /** Slots promised to claims in flight, so two claims never over-claim together. */
@@ -70,6 +76,7 @@ export class Producer {
   /** A job-event listener wants 'active' events: claims are announced (one statement each). */
   private announcesActive = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Queues whose next delayed job should be looked up after their next short claim. */
   private readonly dueCheckQueues = new Set<string>();
   /** One timer per queue, for its next delayed job due before the next poll. */
@@ -91,6 +98,7 @@ export class Producer {
   /** Stops polling and waits for claims in flight. */
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
+    clearTimeout(this.retryTimer);
     for (const { timer } of this.dueTimers.values()) clearTimeout(timer);
     this.dueTimers.clear();
     while (this.activeClaims > 0) await new Promise((r) => setTimeout(r, 5));
@@ -224,37 +232,54 @@ export class Producer {
         this.host.onDrained();
       }
     } catch (err) {
-      this.c.logger.error({ err }, 'claim failed; polling will retry');
+      this.c.logger.error({ err }, 'claim failed; retrying within a second');
       this.host.onError(err);
+      // A failed claim (a dropped connection, a failover) must not leave due jobs waiting for a
+      // long poll interval.
+      this.retryTimer ??= setTimeout(
+        () => {
+          this.retryTimer = undefined;
+          this.wakeAll();
+        },
+        Math.min(1000, this.c.pollIntervalMs),
+      );
     } finally {
       this.activeClaims--;
     }
   }
 
   /**
-   * Claims up to `limit` jobs of `queue`: where the last full claim started when there is such a
-   * point (see claimSql), from the head of the index when there is none, when that came back
-   * short (for the rest), and at least every HEAD_CLAIM_EVERY_MS.
+   * Claims up to `limit` jobs of `queue`: from the last claim's start point when there is one
+   * (only jobs of a higher priority when one of those is due), from the head otherwise, when the
+   * head is due again, and for the rest when a backlog's claim came back short.
    */
   private async claim(queue: string, isLimited: boolean, limit: number): Promise<ClaimedJob[]> {
     const p = { queue, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
     if (isLimited) return jobClaimLimited(this.c.db, this.c.schema, p);
     const known = this.claimStarts.get(queue);
-    let jobs: ClaimedJob[] = [];
-    if (known && Date.now() - known.headAt < HEAD_CLAIM_EVERY_MS) {
-      jobs = await jobClaim(this.c.db, this.c.schema, { ...p, after: known.start });
-      if (jobs.length === limit) {
-        known.start = claimStartOf(jobs) ?? known.start;
-        return jobs;
-      }
+    if (!known || Date.now() >= known.headDueAt) return this.claimHead(p);
+    let jobs = await jobClaim(this.c.db, this.c.schema, { ...p, after: known.start });
+    if (jobs.length === 0) {
+      jobs = await jobClaim(this.c.db, this.c.schema, { ...p, above: known.start.priority });
     }
-    const headAt = Date.now();
-    const rest = await jobClaim(this.c.db, this.c.schema, { ...p, limit: limit - jobs.length });
-    const start = rest.length === limit - jobs.length ? claimStartOf(rest) : undefined;
-    // Short from the head: nothing is left to start after.
-    if (start) this.claimStarts.set(queue, { start, headAt });
-    else this.claimStarts.delete(queue);
-    return jobs.length === 0 ? rest : jobs.concat(rest);
+    const isFull = jobs.length === limit;
+    if (!isFull && known.start.marginMs === 0) {
+      return jobs.concat(await this.claimHead({ ...p, limit: limit - jobs.length }));
+    }
+    known.start = claimStartOf(jobs, isFull ? 0 : STEADY_MARGIN_MS) ?? known.start;
+    return jobs;
+  }
+
+  private async claimHead(p: Parameters<typeof jobClaim>[2]): Promise<ClaimedJob[]> {
+    const t0 = Date.now();
+    const jobs = await jobClaim(this.c.db, this.c.schema, p);
+    const now = Date.now();
+    const marginMs = jobs.length === p.limit ? 0 : STEADY_MARGIN_MS;
+    const known = this.claimStarts.get(p.queue)?.start;
+    const start = claimStartOf(jobs, marginMs) ?? (known && { ...known, marginMs });
+    const headDueAt = now + Math.max(HEAD_CLAIM_EVERY_MS, HEAD_CLAIM_COST_FACTOR * (now - t0));
+    if (start) this.claimStarts.set(p.queue, { start, headDueAt });
+    return jobs;
   }
 
   /** 'active' job events for claimed jobs (a failure is logged: a lost event is not a lost job). */

@@ -6,7 +6,7 @@ import type { PoolClient } from 'pg';
 import type { DependencyResult, JobContext, Task } from '../client/define-task.js';
 import type { Logger } from '../core/logger.js';
 import { InvalidOptionsError, TimeoutError } from '../core/errors.js';
-import type { ClaimedJob } from '../queries/job-worker.js';
+import type { ClaimedJob } from '../queries/job-claim.js';
 import { JobLogBuffer, type JobLogLine } from './job-log.js';
 import {
   errorOutcome,

@@ -10,7 +10,7 @@ import type { Task } from '../client/define-task.js';
 import type { Logger } from '../core/logger.js';
 import { InvalidOptionsError } from '../core/errors.js';
 import { assertName, assertSchemaName, cancelChannel, scheduleChannel } from '../core/names.js';
-import type { ClaimedJob } from '../queries/job-worker.js';
+import type { ClaimedJob } from '../queries/job-claim.js';
 import { dependenciesRead } from '../queries/flow.js';
 import { Maintenance } from '../maintenance/maintenance.js';
 import { CronScheduler } from '../scheduler/cron-scheduler.js';
@@ -393,7 +393,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Rows still running under this worker's id are not held by it (a completion lost in a server
     // crash): with the worker row gone, one rescue pass returns them now rather than leaving them
     // running until some other worker's leader notices.
-    await this.leader.rescue();
+    await this.leader.rescue({ isWorkerGone: true });
     await this.pool.end();
     this.logger.info({}, 'worker stopped');
     this.emit('stopped');
