@@ -165,7 +165,7 @@ describe('claims under sustained load', () => {
         const config = args[0] as string | { text: string };
         const text = typeof config === 'string' ? config : config.text;
         const cb = args[args.length - 1];
-        if (typeof cb === 'function' && text.includes('SKIP LOCKED') && failures > 0) {
+        if (typeof cb === 'function' && text.includes("SET state = 'running'") && failures > 0) {
           failures--;
           setImmediate(() => (cb as (e: unknown) => void)(new Error('injected claim failure')));
           return undefined as never;
