@@ -168,7 +168,9 @@ async function runOne({ serverUrl, sizes, record }, system, variant) {
 /** Runs D for every system × worker variant. */
 export async function run(ctx) {
   for (const system of ctx.systems) {
-    for (const variant of ctx.variants.filter((v) => v in system.workerVariants)) {
+    for (const variant of ctx.variants.filter(
+      (v) => v in system.workerVariants && !system.workerVariants[v].isDrainOnly,
+    )) {
       await runOne(ctx, system, variant);
     }
   }

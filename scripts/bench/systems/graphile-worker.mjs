@@ -1,6 +1,7 @@
 // graphile-worker adapter (0.18 API: run() with taskList and a preset, WorkerUtils.addJobs,
 // SQL add_job inside the caller's transaction).
 import { Logger, makeWorkerUtils, run, runMigrations } from 'graphile-worker';
+import pg from 'pg';
 
 /** System name used in results. */
 export const name = 'graphile-worker';
@@ -41,7 +42,13 @@ export async function install(url) {
 
 /** Enqueue paths: bulk (addJobs, one add_jobs call), one (addJob), inTx (SQL add_job). */
 export async function openProducer(url) {
-  const utils = await makeWorkerUtils({ connectionString: url, logger, maxPoolSize: 2 });
+  // Our own pool, with an error handler: an idle client killed when the bench drops the database
+  // must not take the whole run down (graphile-worker's own pool has none).
+  const pgPool = new pg.Pool({ connectionString: url, max: 2 });
+  pgPool.on('error', (err) =>
+    process.stderr.write(`[graphile-worker producer pool] ${String(err)}\n`),
+  );
+  const utils = await makeWorkerUtils({ pgPool, logger });
   return {
     bulk: (seqs) => utils.addJobs(seqs.map((seq) => ({ identifier: TASK, payload: { seq } }))),
     one: (seq) => utils.addJob(TASK, { seq }),
@@ -49,7 +56,10 @@ export async function openProducer(url) {
       utils.addJob(TASK, { seq }, { runAt: new Date(Date.now() + delayMs) }),
     inTx: (client, payload) =>
       client.query('SELECT graphile_worker.add_job($1, $2::json)', [TASK, JSON.stringify(payload)]),
-    close: () => utils.release(),
+    close: async () => {
+      await utils.release();
+      await pgPool.end();
+    },
   };
 }
 

@@ -41,6 +41,8 @@ export const workerVariants = {
       "durable, queue historyRetention '0 days' (finished jobs deleted, as graphile-worker does)",
     options: { concurrency: 64, bufferSize: 3000, commitMode: 'durable' },
     queue: { historyRetention: '0 days' },
+    // C only: D and E would time the same worker, and D's cron lateness is read from history.
+    isDrainOnly: true,
   },
   // Sluice only: best with everything an operator turns on, to price instrumentation per job.
   observed: {
