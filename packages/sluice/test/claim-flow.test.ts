@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createWorker, defineTask, enqueue, enqueueMany, type Worker } from 'sluice';
+import { chain, createWorker, defineTask, enqueue, enqueueMany, step, type Worker } from 'sluice';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
@@ -156,6 +156,32 @@ describe('claims under sustained load', () => {
     // The next claim starts at priority 10; the job of priority 0 is below that start point.
     await enqueue(task, { seq: 0 }, { db: db.current.pool, priority: 0 });
     await eventually(() => expect(started).toEqual([10, 0]), { timeoutMs: 5000, intervalMs: 5 });
+  });
+
+  it('each step of a chain starts on its release, not at the next poll', async () => {
+    const started: number[] = [];
+    const task = defineTask({ name: 'flow-chain', schema: Seq }).handle(({ seq }) => {
+      started.push(seq);
+    });
+    const w = createWorker({
+      db: db.current.url,
+      tasks: [task],
+      logger: quiet,
+      concurrency: 64,
+      bufferSize: 3000,
+      pollIntervalMs: 60_000,
+    });
+    workers.push(w);
+    await w.start();
+    // A big room starts a second claim beside the first; a sliver of it that came back "full"
+    // cleared the waiting mark, and a released step's NOTIFY was then never sent.
+    await chain(Array.from({ length: 200 }, (_, seq) => step(task, { seq }))).enqueue({
+      db: db.current.pool,
+    });
+    await eventually(() => expect(started).toHaveLength(200), {
+      timeoutMs: 30_000,
+      intervalMs: 10,
+    });
   });
 
   it('a failed claim is retried within a second, not at the next poll', async () => {

@@ -161,7 +161,7 @@ export async function jobRescueExpired(
   // Unnamed, so planned with its parameters: without the worker check the scan is the range of
   // lapsed leases in job_running_idx. With it, every running entry is read, the dead ones of
   // finished jobs too (430 ms a pass during a 1M drain), so it runs only when a worker is known
-  // gone; a lease outlives its worker by at most leaseMs anyway.
+  // gone and every tenth pass (see Leader.rescue); a lease outlives its worker by leaseMs at most.
   const { rows } = await db.query<{
     id: string;
     queue: string;

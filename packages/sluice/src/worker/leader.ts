@@ -44,6 +44,7 @@ export class Leader {
   private isLeader = false;
   private electTimer: NodeJS.Timeout | undefined;
   private rescueTimer: NodeJS.Timeout | undefined;
+  private rescuePasses = 0;
   private isStopped = false;
 
   constructor(private readonly c: LeaderConfig) {}
@@ -107,7 +108,10 @@ export class Leader {
     try {
       // Stale workers first: their jobs are then rescued in this same pass, not after their leases.
       const stale = await workerDeleteStale(this.c.db, this.c.schema, this.c.staleWorkerMs);
-      const isWorkerGoneChecked = options.isWorkerGone === true || stale.length > 0;
+      // Also every tenth pass: a worker row removed by someone else leaves no other trace.
+      this.rescuePasses++;
+      const isWorkerGoneChecked =
+        options.isWorkerGone === true || stale.length > 0 || this.rescuePasses % 10 === 0;
       // Queue by queue: each locking statement stays on one partition (and, on a Postgres
       // distributed by queue, on one shard).
       for (const queue of await queueNames(this.c.db, this.c.schema)) {

@@ -207,6 +207,10 @@ export class Producer {
           const isLimited = this.limitedQueues.has(queue);
           // Limited queues serialise on their queue row anyway: one claim at a time.
           if (isLimited && this.activeClaims > 1) continue;
+          // Beside another claim, only for a large room (as request() starts one): a sliver of a
+          // claim that came back "full" cleared the worker's waiting mark, so the NOTIFY of the
+          // next released flow step was never sent and the step waited for the poll.
+          if (this.activeClaims > 1 && room < this.c.capacity / 2) break;
           this.reservedSlots += room;
           const wakesBefore = this.wakes.get(queue);
           let jobs: ClaimedJob[];

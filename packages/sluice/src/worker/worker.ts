@@ -138,8 +138,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.completer.on(kind, (o: Outcome) => this.emitJob(`job:${kind}`, o.token, o.startedAt));
     }
     this.completer.on('retried', (o: Outcome) => {
-      // Its back-off ends before the next poll, often: wake for its due time.
-      this.producer.wake(o.token.queue, true);
+      this.producer.wake(o.token.queue, true); // its back-off often ends before the next poll
       this.emitJob('job:retried', o.token, o.startedAt);
     });
     this.completer.on('written', () => this.producer.request());
