@@ -235,6 +235,10 @@ export class Producer {
           if (jobs.length < asked && this.wakes.get(queue) === wakesBefore) {
             this.drainedQueues.add(queue);
             if (this.dueCheckQueues.delete(queue)) await this.armDueTimer(queue);
+          } else if (jobs.length < asked) {
+            // A wake came while this claim ran, perhaps for a job it could not see yet: claim
+            // again here, since the other claim loop may already have taken the request.
+            this.isFetchRequested = true;
           }
         }
       } while (this.isFetchRequested && this.host.isClaiming());
