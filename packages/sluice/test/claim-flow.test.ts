@@ -28,6 +28,36 @@ async function finishedCount(): Promise<number> {
   return rows[0]!.n;
 }
 
+/**
+ * A backlog of `n` 2 ms jobs drained by one slot with a buffer of 20 (claims of ~10, each full,
+ * so claims run from a start point), 60 of them already run; `order` records each seq run.
+ */
+async function drainingBacklog(name: string, n: number) {
+  const order: number[] = [];
+  const task = defineTask({ name, schema: Seq }).handle(async ({ seq }) => {
+    order.push(seq);
+    await new Promise((r) => setTimeout(r, 2));
+  });
+  await enqueueMany(
+    Array.from({ length: n }, (_, seq) => ({ task, payload: { seq } })),
+    { db: db.current.pool },
+  );
+  const w = createWorker({
+    db: db.current.url,
+    tasks: [task],
+    logger: quiet,
+    concurrency: 1,
+    bufferSize: 20,
+  });
+  workers.push(w);
+  await w.start();
+  await eventually(() => expect(order.length).toBeGreaterThanOrEqual(60), {
+    timeoutMs: 20_000,
+    intervalMs: 5,
+  });
+  return { order, task };
+}
+
 describe('claims under sustained load', () => {
   it('claims never outrun the completions: slow outcome writes hold claiming back', async () => {
     // Every completion statement answers 200 ms late; the no-op jobs finish at once.
@@ -75,28 +105,7 @@ describe('claims under sustained load', () => {
   });
 
   it('a higher-priority job enqueued during a drain is claimed next', async () => {
-    const order: number[] = [];
-    const task = defineTask({ name: 'flow-ordered', schema: Seq }).handle(async ({ seq }) => {
-      order.push(seq);
-      await new Promise((r) => setTimeout(r, 2));
-    });
-    await enqueueMany(
-      Array.from({ length: 600 }, (_, seq) => ({ task, payload: { seq } })),
-      { db: db.current.pool },
-    );
-    const w = createWorker({
-      db: db.current.url,
-      tasks: [task],
-      logger: quiet,
-      concurrency: 1,
-      bufferSize: 20,
-    });
-    workers.push(w);
-    await w.start();
-    await eventually(() => expect(order.length).toBeGreaterThanOrEqual(60), {
-      timeoutMs: 20_000,
-      intervalMs: 5,
-    });
+    const { order, task } = await drainingBacklog('flow-ordered', 600);
     const ranBefore = order.length;
     await enqueue(task, { seq: -1 }, { db: db.current.pool, priority: 10 });
     await eventually(() => expect(order).toContain(-1), { timeoutMs: 20_000, intervalMs: 5 });
@@ -106,28 +115,7 @@ describe('claims under sustained load', () => {
   });
 
   it('a job that sorts before the claims’ start point runs within about a second', async () => {
-    const order: number[] = [];
-    const task = defineTask({ name: 'flow-backlog', schema: Seq }).handle(async ({ seq }) => {
-      order.push(seq);
-      await new Promise((r) => setTimeout(r, 2));
-    });
-    await enqueueMany(
-      Array.from({ length: 2500 }, (_, seq) => ({ task, payload: { seq } })),
-      { db: db.current.pool },
-    );
-    const w = createWorker({
-      db: db.current.url,
-      tasks: [task],
-      logger: quiet,
-      concurrency: 1,
-      bufferSize: 20,
-    });
-    workers.push(w);
-    await w.start();
-    await eventually(() => expect(order.length).toBeGreaterThanOrEqual(60), {
-      timeoutMs: 20_000,
-      intervalMs: 5,
-    });
+    const { order, task } = await drainingBacklog('flow-backlog', 2500);
     // Due an hour ago: it sorts before every job of the backlog, behind the claims' start.
     const at = Date.now();
     await enqueue(task, { seq: -1 }, { db: db.current.pool, runAt: new Date(Date.now() - 3.6e6) });

@@ -50,7 +50,7 @@ const CLAIMED_AT = 'NULL::float8 AS claimed_at_ms';
  * taken from an earlier claim, less a margin for jobs written a little behind it), then the
  * lower priorities: the entries before the start point belong to jobs already claimed, dead until
  * vacuum, and a scan from the head walks all of them (with a 1M backlog half drained, ~4 ms a
- * claim; while a long transaction holds vacuum back, ~0.7 s after two minutes at 300 jobs/s). It
+ * claim; while a long transaction holds vacuum back, every entry finished since it began). It
  * claims nothing while a due job of higher priority waits. 'above': only jobs of a higher
  * priority than $5, from the head (cheap: that range holds none of the lower priority's dead
  * entries).

@@ -49,8 +49,8 @@ export interface ProducerConfig {
  * up with), the start point is moved back by STEADY_MARGIN_MS for jobs written a little behind it
  * (a producer transaction's now() is its start). A claim from the head comes at least every
  * HEAD_CLAIM_EVERY_MS, for jobs further behind (a past runAt); one that had to walk many dead
- * entries (a long transaction holds vacuum back) spaces the next by 20× its own time, so the
- * fallback stays ~5% of claiming.
+ * entries (a long transaction holds vacuum back) spaces the next by 20× its own time, so it
+ * stays ~5% of the claim statements' time.
  */
 const STEADY_MARGIN_MS = 1000;
 const HEAD_CLAIM_EVERY_MS = 1000;
@@ -221,14 +221,7 @@ export class Producer {
           } finally {
             this.reservedSlots -= room;
           }
-          if (!this.host.isClaiming()) {
-            // Stopped while claiming: give them straight back without using an attempt.
-            jobs.forEach((j) => this.host.giveBack(j));
-            break;
-          }
-          // Before the handlers start, so 'active' precedes their progress and outcome.
-          if (this.announcesActive && jobs.length > 0) await this.announceActive(jobs);
-          this.host.accept(jobs);
+          if (!(await this.handOver(jobs))) break;
           await this.setWaiting(queue, jobs.length < asked);
           // A limited queue may come back short because of its limit, not because it is empty;
           // it is retried on the poll, so its slots free up across all workers.
@@ -309,25 +302,37 @@ export class Producer {
   }
 
   /**
+   * Takes claimed jobs into the buffer, or gives them straight back without using an attempt when
+   * the worker stopped while they were claimed; false then.
+   */
+  private async handOver(jobs: ClaimedJob[]): Promise<boolean> {
+    if (!this.host.isClaiming()) {
+      jobs.forEach((j) => this.host.giveBack(j));
+      return false;
+    }
+    // Before the handlers start, so 'active' precedes their progress and outcome.
+    if (this.announcesActive && jobs.length > 0) await this.announceActive(jobs);
+    this.host.accept(jobs);
+    return true;
+  }
+
+  /**
    * The periodic claim from the head, beside the claims from the start point rather than before
-   * them: while a long transaction holds vacuum back it walks every entry finished since, and the
-   * jobs committed meanwhile must not wait for it (bench K: p99 0.8 s while it blocked).
+   * them: it walks every dead entry the head holds, and jobs committed meanwhile must not wait for
+   * it. Not counted in activeClaims, so a wake-up's claim loop never waits on it either.
    */
   private async probeHead(queue: string, limit: number): Promise<void> {
-    // Not counted in activeClaims: the claim loop must not wait for it (it did, for the whole
-    // walk: bench K had jobs waiting 0.8 s while vacuum was held back).
     this.probing.add(queue);
     this.reservedSlots += limit;
     try {
-      const p = { queue, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
-      const jobs = await this.claimHead(p);
-      if (!this.host.isClaiming()) jobs.forEach((j) => this.host.giveBack(j));
-      else if (jobs.length > 0) {
-        if (this.announcesActive) await this.announceActive(jobs);
-        this.host.accept(jobs);
-        // A full share: more may wait, and its claim was not counted by the loop.
-        if (jobs.length === limit) this.wake(queue);
-      }
+      const jobs = await this.claimHead({
+        queue,
+        limit,
+        workerId: this.c.workerId,
+        leaseMs: this.c.leaseMs,
+      });
+      // A full share: more may wait, and its claim was not counted by the loop.
+      if ((await this.handOver(jobs)) && jobs.length === limit) this.wake(queue);
     } catch (err) {
       this.c.logger.warn({ err, queue }, 'claim from the head failed; the next one retries');
     } finally {
