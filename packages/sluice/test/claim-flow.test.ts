@@ -206,4 +206,35 @@ describe('claims under sustained load', () => {
     expect(errors).toHaveLength(1);
     expect(Date.now() - at).toBeLessThan(5000);
   });
+
+  it('a delayed job enqueued while the worker was busy starts when due, not at the next poll', async () => {
+    const started: { seq: number; at: number }[] = [];
+    const task = defineTask({ name: 'flow-busy-delayed', schema: Seq }).handle(async ({ seq }) => {
+      started.push({ seq, at: Date.now() });
+      if (seq === 0) await new Promise((r) => setTimeout(r, 800));
+    });
+    const w = createWorker({
+      db: db.current.url,
+      tasks: [task],
+      logger: quiet,
+      concurrency: 1,
+      bufferSize: 0,
+      pollIntervalMs: 60_000,
+    });
+    workers.push(w);
+    await w.start();
+    // Settled: the start's and the listener's first claims (which look up due times) are done.
+    await eventually(async () => {
+      const { rowCount } = await db.current.pool.query('SELECT 1 FROM sluice.worker_waiting');
+      expect(rowCount).toBe(1);
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await enqueue(task, { seq: 0 }, { db: db.current.pool });
+    await eventually(() => expect(started).toHaveLength(1), { timeoutMs: 5000, intervalMs: 5 });
+    // The only slot is taken, so no worker waits on the queue and this insert sends no NOTIFY.
+    const at = Date.now();
+    await enqueue(task, { seq: 1 }, { db: db.current.pool, delayMs: 1500 });
+    await eventually(() => expect(started).toHaveLength(2), { timeoutMs: 15_000, intervalMs: 10 });
+    expect(started[1]!.at - at).toBeLessThan(10_000);
+  });
 });

@@ -129,31 +129,42 @@ export async function scheduleSetEnabled(
   return rowCount > 0;
 }
 
-// NULL next_run_at (a row inserted by hand) is due too: the scheduler fills it in.
+// NULL next_run_at (a row inserted by hand) is due too: the scheduler fills it in. A schedule is
+// due $2 ms before its tick (the scheduler's lead); db_now is the horizon ticks are planned to.
 const SCHEDULE_LIST_DUE = `
 SELECT name, cron, timezone, missed_policy, max_catch_up, next_run_at,
-  next_run_at::text AS next_run_at_token, now() AS db_now
+  next_run_at::text AS next_run_at_token, now() + $2 * interval '1 millisecond' AS db_now
 FROM sluice.schedule
-WHERE is_enabled AND (next_run_at IS NULL OR next_run_at <= now())
+WHERE is_enabled
+  AND (next_run_at IS NULL OR next_run_at <= now() + $2 * interval '1 millisecond')
 ORDER BY next_run_at NULLS FIRST
 LIMIT $1`;
 
-// When the next enabled schedule is due, so the scheduler sleeps until then instead of a whole
-// interval (database clock).
+// When the next enabled schedule is due (less the lead), so the scheduler sleeps until then
+// instead of a whole interval (database clock).
 const SCHEDULE_NEXT_DUE = `
-SELECT (extract(epoch FROM min(next_run_at) - now()) * 1000)::float8 AS due_in_ms
-FROM sluice.schedule WHERE is_enabled AND next_run_at > now()`;
+SELECT (extract(epoch FROM min(next_run_at) - now()) * 1000 - $1)::float8 AS due_in_ms
+FROM sluice.schedule WHERE is_enabled AND next_run_at > now() + $1 * interval '1 millisecond'`;
 
-/** Milliseconds until the next enabled schedule's tick, or null when none is ahead. */
-export async function scheduleNextDue(db: Executor, schema: string) {
+/** Milliseconds until the next schedule is due `leadMs` before its tick, or null if none is. */
+export async function scheduleNextDue(db: Executor, schema: string, leadMs: number) {
   const { rows } = await db.query<{ due_in_ms: number | null }>(
     inSchema(SCHEDULE_NEXT_DUE, schema),
+    [leadMs],
   );
   return rows[0]?.due_in_ms ?? null;
 }
 
-export async function scheduleListDue(db: Executor, schema: string, limit: number) {
-  const { rows } = await db.query<DueScheduleRow>(inSchema(SCHEDULE_LIST_DUE, schema), [limit]);
+/** Schedules whose next tick is at most `leadMs` away, with that horizon as `db_now`. */
+export async function scheduleListDue(
+  db: Executor,
+  schema: string,
+  p: { limit: number; leadMs: number },
+) {
+  const { rows } = await db.query<DueScheduleRow>(inSchema(SCHEDULE_LIST_DUE, schema), [
+    p.limit,
+    p.leadMs,
+  ]);
   return rows;
 }
 
@@ -176,10 +187,12 @@ WITH advanced AS (
   FROM advanced a
   CROSS JOIN unnest($4::timestamptz[], $5::text[]) AS t(tick, tick_key)
   ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-  RETURNING id, queue
+  RETURNING id, queue, run_at
 ), woken AS (
-  -- Wake a waiting worker at commit, as enqueue does: ticks must not wait for a poll.
-  SELECT pg_notify('sluice:job', d.queue) FROM (SELECT DISTINCT queue FROM inserted) d
+  -- Wake a waiting worker at commit, as enqueue does: ticks must not wait for a poll. A tick
+  -- inserted ahead says '|later', so the worker arms a timer for its run_at.
+  SELECT pg_notify('sluice:job', CASE WHEN d.is_due THEN d.queue ELSE d.queue || '|later' END)
+  FROM (SELECT queue, bool_or(run_at <= now()) AS is_due FROM inserted GROUP BY queue) d
   WHERE EXISTS (SELECT 1 FROM sluice.worker_waiting w WHERE w.queue = d.queue)
 )
 SELECT (SELECT count(*) FROM advanced)::int AS advanced,

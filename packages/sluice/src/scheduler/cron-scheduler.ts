@@ -26,6 +26,12 @@ const cronSchedulerConfigSchema = z
     misfireGraceMs: z.number().int().min(0).default(60_000),
     /** Due schedules handled per query. Default 100. */
     batchSize: z.number().int().min(1).max(10_000).default(100),
+    /**
+     * A tick's job is inserted this long before the tick, due at the tick: the worker's timer
+     * then starts it on time, instead of after the scheduler's pass and commit. 0: at the tick.
+     * Default 500.
+     */
+    leadMs: z.number().int().min(0).max(60_000).default(500),
     /** Ceiling of the back-off after database errors. Default 30 s. */
     maxBackoffMs: z.number().int().min(10).default(30_000),
   })
@@ -132,7 +138,10 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
     const summary: CronPassSummary = { due: 0, advanced: 0, lost: 0, jobs: 0 };
     // A full batch means more may be due; stop early if nothing could be advanced.
     for (let round = 0; round < 10; round++) {
-      const rows = await scheduleListDue(this.#exec, this.#schema, this.config.batchSize);
+      const rows = await scheduleListDue(this.#exec, this.#schema, {
+        limit: this.config.batchSize,
+        leadMs: this.config.leadMs,
+      });
       summary.due += rows.length;
       let isProgress = false;
       for (const row of rows) {
@@ -146,7 +155,7 @@ export class CronScheduler extends EventEmitter<CronSchedulerEvents> {
       }
       if (rows.length < this.config.batchSize || !isProgress) break;
     }
-    const dueInMs = await scheduleNextDue(this.#exec, this.#schema);
+    const dueInMs = await scheduleNextDue(this.#exec, this.#schema, this.config.leadMs);
     // +1 ms: a timer may fire a hair early against the database clock.
     this.#nextDueInMs = dueInMs === null ? undefined : Math.max(1, Math.ceil(dueInMs) + 1);
     this.emit('pass', summary);

@@ -366,7 +366,11 @@ export class Producer {
       queue,
       isWaiting,
     });
-    if (isWaiting) this.waitingQueues.add(queue);
-    else this.waitingQueues.delete(queue);
+    if (isWaiting) {
+      this.waitingQueues.add(queue);
+      // A delayed job enqueued while this worker was busy sent no NOTIFY (nobody waited):
+      // look up its due time now, or it waits for the poll.
+      this.dueCheckQueues.add(queue);
+    } else this.waitingQueues.delete(queue);
   }
 }

@@ -85,6 +85,36 @@ describe('CronScheduler', () => {
     console.log(`every-second: ${jobs.length} ticks, ${lost} compare-and-set losses`);
   });
 
+  it('inserts a tick’s job leadMs before the tick, due at the tick; leadMs 0 at the tick', async () => {
+    await db.current.pool.query('DELETE FROM sluice.schedule');
+    for (const [name, leadMs] of [
+      ['lead-500', 500],
+      ['lead-0', 0],
+    ] as const) {
+      await schedule({ db: db.current.pool, name, cron: '* * * * * *', task: 'tick' });
+      const scheduler = makeScheduler({ leadMs });
+      await scheduler.start();
+      await eventually(async () => expect((await jobsOf(name)).length).toBeGreaterThanOrEqual(3), {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
+      await scheduler.stop();
+      await db.current.pool.query('UPDATE sluice.schedule SET is_enabled = false');
+    }
+    const { rows } = await db.current.pool.query<{ unique_key: string; ahead_ms: number }>(
+      `SELECT unique_key, extract(epoch FROM run_at - created_at)::float8 * 1000 AS ahead_ms
+       FROM sluice.job WHERE unique_key LIKE 'schedule:lead-%' ORDER BY run_at`,
+    );
+    const ahead = (name: string) =>
+      rows.filter((r) => r.unique_key.startsWith(`schedule:${name}:`)).map((r) => r.ahead_ms);
+    // The first tick of each may be inserted late (the schedule was created inside its lead).
+    for (const ms of ahead('lead-500').slice(1)) {
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThanOrEqual(500);
+    }
+    for (const ms of ahead('lead-0')) expect(ms).toBeLessThanOrEqual(0);
+  });
+
   describe('missed ticks: next_run_at set 5 minutes in the past on a minutely schedule', () => {
     async function missed(
       name: string,
@@ -106,7 +136,7 @@ describe('CronScheduler', () => {
       );
       const summary = await makeScheduler(config).runOnce();
       const { rows } = await db.current.pool.query<{ ok: boolean }>(
-        `SELECT next_run_at > now() AND next_run_at <= now() + interval '1 minute'
+        `SELECT next_run_at > now() AND next_run_at <= now() + interval '61 seconds'
            AND date_trunc('minute', next_run_at) = next_run_at AS ok
          FROM sluice.schedule WHERE name = $1`,
         [name],
