@@ -237,4 +237,53 @@ describe('claims under sustained load', () => {
     await eventually(() => expect(started).toHaveLength(2), { timeoutMs: 15_000, intervalMs: 10 });
     expect(started[1]!.at - at).toBeLessThan(10_000);
   });
+
+  it('claims update their rows by ctid, never by reading the partition’s whole primary key', async () => {
+    // A queue that looks nearly empty to the planner (analyzed empty) while a snapshot keeps
+    // every finished job's entries: through the parent, each claim read all of them.
+    const task = defineTask({ name: 'flow-ctid', schema: Seq }).handle(() => undefined);
+    const { rows } = await db.current.pool.query<{ part: string }>(
+      `SELECT partition_name AS part FROM sluice.queue WHERE name = 'default'`,
+    );
+    const part = rows[0]!.part;
+    await db.current.pool.query(`ANALYZE sluice."${part}"`);
+    const holder = new pg.Client({ connectionString: db.current.url });
+    await holder.connect();
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await holder.query('SELECT count(*) FROM sluice.job');
+    const pkeyReads = async () => {
+      const r = await db.current.pool.query<{ n: number }>(
+        `SELECT coalesce(idx_tup_read, 0)::float8 AS n FROM pg_stat_user_indexes
+         WHERE schemaname = 'sluice' AND indexrelname = $1`,
+        [`${part}_pkey`],
+      );
+      return r.rows[0]?.n ?? 0;
+    };
+    try {
+      const before = await pkeyReads();
+      const w = createWorker({ db: db.current.url, tasks: [task], logger: quiet });
+      workers.push(w);
+      await w.start();
+      const n = 600;
+      for (let seq = 0; seq < n; seq += 3) {
+        await enqueueMany(
+          [0, 1, 2].map((k) => ({ task, payload: { seq: seq + k } })),
+          { db: db.current.pool },
+        );
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await eventually(async () => expect(await finishedCount()).toBe(n), {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      });
+      // Its backends flush their statistics when they exit.
+      await workers.pop()!.stop();
+      await new Promise((r) => setTimeout(r, 1000));
+      // Lookups by id read a few entries a job at most; a claim through the whole key read
+      // every entry of the partition: ~100,000 here.
+      expect((await pkeyReads()) - before).toBeLessThan(20 * n);
+    } finally {
+      await holder.end();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 // Worker-side claims of sluice.job: from the head of the claim index or from a start point,
 // the claim of limited queues, and the limits that choose between them. Finishing statements are
 // in job-worker.ts, lease upkeep and rescue in job-lease.ts. Every statement names the queue (the
-// partition key) so the planner prunes to one partition.
+// partition key) so the planner prunes to one partition; a claim's UPDATE names the partition.
 import type { Executor } from '../core/db.js';
 import { inSchema } from '../core/schema-sql.js';
 import type { TraceCarrier } from '../core/types.js';
@@ -38,11 +38,14 @@ const CLAIMED_AT = 'NULL::float8 AS claimed_at_ms';
 
 // The paused check is an InitPlan evaluated once. ORDER BY matches job_claim_idx exactly, so the
 // scan reads the index in order and stops at LIMIT; SKIP LOCKED lets workers claim side by side.
-// The locked rows are then updated by ctid (a TID scan): joining on id instead let the generic
-// plan of this prepared statement hash-join against a seq scan of the whole partition, which made
-// every claim cost O(backlog) (30 ms for 200 jobs out of 50,000). Both halves name the same
-// queue, so partition pruning leaves one partition and the ctids belong to it; the row locks
-// keep those ctids stable until the update. started_at stays NULL until the handler starts (a
+// The locked rows are then updated by ctid (a TID scan) in the queue's partition, named outright:
+// through the parent, the `queue = $1` needed for pruning also let the planner read the whole
+// partition's primary key with the ctids as a filter, which it costs by live rows only, so it
+// chose that whenever the queue looked nearly empty (steady light load): every claim then walked
+// every dead entry, 9 ms a claim in the soak while a snapshot held vacuum back. Joining on id
+// instead let a generic plan hash-join against a seq scan of the whole partition. On the
+// partition itself the choice is a TID scan or a seq scan, costed by its real size. The row
+// locks keep the ctids stable until the update. started_at stays NULL until the handler starts (a
 // claimed job may wait in the worker's local buffer): the worker writes it for handlers still
 // running after a moment (jobMarkStarted), and the finishing statement fills it otherwise.
 /**
@@ -79,10 +82,10 @@ function claimSql(mode: ClaimMode): string {
     above: `SELECT n.ctid ${PICK} AND n.priority > $5 ${ORDER}`,
   }[mode];
   return `
-UPDATE sluice.job j
+UPDATE sluice.${PARTITION} j
 SET state = 'running', attempt = j.attempt + 1, worker_id = $3, started_at = NULL,
   lease_expires_at = now() + $4::float8 * interval '1 millisecond'
-WHERE j.queue = $1 AND j.ctid = ANY(ARRAY(
+WHERE j.ctid = ANY(ARRAY(
   ${picked}
 ))
 RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempts, j.group_key,
@@ -91,7 +94,24 @@ RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempt
   (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms, j.priority,
   j.run_at::text AS run_at, ${CLAIMED_AT}`;
 }
+const PARTITION = '"__partition__"';
 const JOB_CLAIMS = { head: claimSql('head'), after: claimSql('after'), above: claimSql('above') };
+const claimTexts = new Map<string, string>();
+
+/** The claim statement of `mode` for one partition (memoised: a handful of queues per worker). */
+function claimText(mode: ClaimMode, schema: string, partition: string): string {
+  const key = `${mode}\u0000${schema}\u0000${partition}`;
+  let text = claimTexts.get(key);
+  if (text === undefined) {
+    // Partition names are made by sluice.create_queue from [a-z0-9_] only; quoted all the same.
+    text = inSchema(JOB_CLAIMS[mode], schema).replace(
+      PARTITION,
+      `"${partition.replace(/"/g, '""')}"`,
+    );
+    claimTexts.set(key, text);
+  }
+  return text;
+}
 
 /**
  * Where a claim may start its index scan: a priority and a run_at (as Postgres wrote it), less
@@ -109,6 +129,8 @@ export async function jobClaim(
   schema: string,
   p: {
     queue: string;
+    /** The queue's partition (sluice.queue.partition_name, from queueLimitsGet). */
+    partition: string;
     limit: number;
     workerId: string;
     leaseMs: number;
@@ -130,9 +152,9 @@ export async function jobClaim(
   // claimed rows by a scan of the partition's primary key (16 ms with 60k rows) instead of by
   // ctid, the partition's row estimate being low after a drain.
   const { rows } = await db.query<ClaimedJob>(
-    inSchema(JOB_CLAIMS[mode], schema),
+    claimText(mode, schema, p.partition),
     params,
-    mode === 'head' ? `${schema}_job_claim` : undefined,
+    mode === 'head' ? `${schema}_job_claim_${p.partition}` : undefined,
   );
   return rows;
 }
@@ -161,6 +183,8 @@ export function claimStartOf(
 
 export interface QueueLimits {
   name: string;
+  /** The queue's partition of sluice.job: claims update it by name. */
+  partition_name: string;
   is_paused: boolean;
   is_limited: boolean;
 }
@@ -175,7 +199,7 @@ export async function queueLimitsGet(db: Executor, schema: string, queues: strin
   >(
     inSchema(
       // Also whether a job-event listener wants 'active' events: one row even without queues.
-      `SELECT q.name, q.is_paused,
+      `SELECT q.name, q.partition_name, q.is_paused,
          (q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL
            OR q.group_concurrency_limit IS NOT NULL OR q.group_rate_limit IS NOT NULL) AS is_limited,
          l.wants_active

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Task } from '../client/define-task.js';
 import { saveJobLog } from '../worker/job-log.js';
 import type { Logger } from '../core/logger.js';
-import { jobClaim, type ClaimedJob } from '../queries/job-claim.js';
+import { jobClaim, queueLimitsGet, type ClaimedJob } from '../queries/job-claim.js';
 import { jobCancelRunning, jobComplete, jobFail, jobRelease } from '../queries/job-worker.js';
 import { jobProgressSet } from '../queries/job-lease.js';
 import { jobMakeDueNow } from '../queries/testing.js';
@@ -87,12 +87,20 @@ export async function drainQueue(options: DrainOptions): Promise<DrainResult> {
     concurrency: 1,
   });
   try {
+    const { limits } = await queueLimitsGet(exec, schema, queues);
+    const partitions = new Map(limits.map((r) => [r.name, r.partition_name]));
     let attempts = 0;
     for (;;) {
       if (o.withScheduled) await jobMakeDueNow(exec, schema, queues);
       let isAnyClaimed = false;
-      for (const queue of queues) {
-        const [job] = await jobClaim(exec, schema, { queue, limit: 1, workerId, leaseMs: 600_000 });
+      for (const [queue, partition] of partitions) {
+        const [job] = await jobClaim(exec, schema, {
+          queue,
+          partition,
+          limit: 1,
+          workerId,
+          leaseMs: 600_000,
+        });
         if (!job) continue;
         isAnyClaimed = true;
         const outcome = await runOne(job, tasks.get(job.task), exec, schema, workerId, o.logger);

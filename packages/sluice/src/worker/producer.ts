@@ -66,6 +66,8 @@ export class Producer {
   private readonly waitingQueues = new Set<string>();
   /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
   private limitedQueues = new Set<string>();
+  /** Each existing queue's partition of sluice.job, which claims update by name. */
+  private partitions = new Map<string, string>();
   /** Queues with a claim from the head under way beside the others (probeHead). */
   private readonly probing = new Set<string>();
   /** Per queue: where the next claim may start, and when the next must read the head. */
@@ -122,6 +124,7 @@ export class Producer {
       const { limits, wantsActive } = await queueLimitsGet(this.c.db, this.c.schema, this.c.queues);
       this.announcesActive = wantsActive;
       this.limitedQueues = new Set(limits.filter((r) => r.is_limited).map((r) => r.name));
+      this.partitions = new Map(limits.map((r) => [r.name, r.partition_name]));
       const paused = new Set(limits.filter((r) => r.is_paused).map((r) => r.name));
       if (paused.size > 0) this.host.onPaused(paused);
     } catch (err) {
@@ -241,6 +244,8 @@ export class Producer {
     } catch (err) {
       this.c.logger.error({ err }, 'claim failed; retrying within a second');
       this.host.onError(err);
+      // undefined_table: a queue dropped since the last refresh; the next claim reads them anew.
+      if ((err as { code?: string }).code === '42P01') this.partitions.clear();
       // A failed claim (a dropped connection, a failover) must not leave due jobs waiting for a
       // long poll interval.
       this.retryTimer ??= setTimeout(
@@ -265,15 +270,21 @@ export class Producer {
     isLimited: boolean,
     limit: number,
   ): Promise<{ jobs: ClaimedJob[]; asked: number }> {
-    const p = { queue, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
-    if (isLimited)
+    if (isLimited) {
+      const p = { queue, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
       return { jobs: await jobClaimLimited(this.c.db, this.c.schema, p), asked: limit };
+    }
+    // A queue created after the last refresh; still none: nothing to claim until it exists.
+    if (!this.partitions.has(queue)) await this.refreshLimits();
+    const partition = this.partitions.get(queue);
+    if (partition === undefined) return { jobs: [], asked: limit };
+    const p = { queue, partition, limit, workerId: this.c.workerId, leaseMs: this.c.leaseMs };
     const known = this.claimStarts.get(queue);
     if (!known) return { jobs: await this.claimHead(p), asked: limit };
     // The head's turn: half of this claim's room goes to it, claimed beside this one.
     if (Date.now() >= known.headDueAt && limit > 1 && !this.probing.has(queue)) {
       const share = Math.ceil(limit / 2);
-      void this.probeHead(queue, share);
+      void this.probeHead(queue, partition, share);
       p.limit = limit - share;
     }
     let jobs = await jobClaim(this.c.db, this.c.schema, { ...p, after: known.start });
@@ -321,12 +332,13 @@ export class Producer {
    * them: it walks every dead entry the head holds, and jobs committed meanwhile must not wait for
    * it. Not counted in activeClaims, so a wake-up's claim loop never waits on it either.
    */
-  private async probeHead(queue: string, limit: number): Promise<void> {
+  private async probeHead(queue: string, partition: string, limit: number): Promise<void> {
     this.probing.add(queue);
     this.reservedSlots += limit;
     try {
       const jobs = await this.claimHead({
         queue,
+        partition,
         limit,
         workerId: this.c.workerId,
         leaseMs: this.c.leaseMs,
