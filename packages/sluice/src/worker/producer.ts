@@ -11,7 +11,7 @@ import {
   type ClaimedJob,
   type ClaimStart,
 } from '../queries/job-claim.js';
-import { jobNextDue } from '../queries/job-due.js';
+import { DueTimers } from './due-timers.js';
 import { jobEventsNotify, LISTENERS_CHANGED, workerWaitingSet } from '../queries/worker.js';
 
 /** What the claim loop needs from the worker that owns it. */
@@ -83,13 +83,15 @@ export class Producer {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Queues whose next delayed job should be looked up after their next short claim. */
   private readonly dueCheckQueues = new Set<string>();
-  /** One timer per queue, for its next delayed job due before the next poll. */
-  private readonly dueTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+
+  private readonly dueTimers: DueTimers;
 
   constructor(
     private readonly c: ProducerConfig,
     private readonly host: ProducerHost,
-  ) {}
+  ) {
+    this.dueTimers = new DueTimers({ ...c, onDue: (queue) => this.wake(queue, true) });
+  }
 
   /** Reads the queues' limits (they decide the claim statement), then polls. */
   async start(): Promise<void> {
@@ -103,11 +105,10 @@ export class Producer {
   async stop(): Promise<void> {
     clearInterval(this.pollTimer);
     clearTimeout(this.retryTimer);
-    for (const { timer } of this.dueTimers.values()) clearTimeout(timer);
-    this.dueTimers.clear();
     while (this.activeClaims > 0 || this.probing.size > 0) {
       await new Promise((r) => setTimeout(r, 5));
     }
+    await this.dueTimers.stop();
   }
 
   isLimited(queue: string): boolean {
@@ -165,27 +166,6 @@ export class Producer {
     else this.wake(payload.slice(0, bar), true);
   }
 
-  /** Looks up when the queue's next delayed job is due and arms a wake-up if before the poll. */
-  private async armDueTimer(queue: string): Promise<void> {
-    const dueInMs = await jobNextDue(this.c.db, this.c.schema, queue);
-    // Past due but not claimed: another worker holds it locked; the poll covers the rest.
-    if (dueInMs === null || dueInMs <= 0 || dueInMs >= this.c.pollIntervalMs) return;
-    const at = Date.now() + dueInMs;
-    const current = this.dueTimers.get(queue);
-    if (current && current.at <= at) return;
-    if (current) clearTimeout(current.timer);
-    // +1 ms: a timer may fire a hair early against the database clock; if it does, the short
-    // claim looks up the due time again and re-arms.
-    const timer = setTimeout(
-      () => {
-        this.dueTimers.delete(queue);
-        this.wake(queue, true);
-      },
-      Math.ceil(dueInMs) + 1,
-    );
-    this.dueTimers.set(queue, { at, timer });
-  }
-
   /** Claims now if there is room (or right after the claims in flight). */
   request(): void {
     if (!this.host.isClaiming()) return;
@@ -230,7 +210,7 @@ export class Producer {
           // it is retried on the poll, so its slots free up across all workers.
           if (jobs.length < asked && this.wakes.get(queue) === wakesBefore) {
             this.drainedQueues.add(queue);
-            if (this.dueCheckQueues.delete(queue)) await this.armDueTimer(queue);
+            if (this.dueCheckQueues.delete(queue)) this.dueTimers.check(queue);
           } else if (jobs.length < asked) {
             // A wake came while this claim ran, perhaps for a job it could not see yet: claim
             // again here, since the other claim loop may already have taken the request.
