@@ -79,8 +79,16 @@ describe('sluice work start-up', () => {
   it('started before its database, waits for it, then runs jobs', async () => {
     const port = await freePort();
     const w = startWork(onPort(port));
-    // Nothing listens for 2 s: the worker keeps trying instead of exiting 1 after a second.
-    await new Promise((r) => setTimeout(r, 2000));
+    const retryLines = () =>
+      w
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('database not reachable yet'));
+    // Nothing listens until it has failed three times (counted, not timed: a loaded machine can
+    // take seconds to start the CLI): it keeps trying instead of exiting 1 after a second.
+    await eventually(() => expect(retryLines().length).toBeGreaterThanOrEqual(3), {
+      timeoutMs: 30_000,
+    });
     expect(w.child.exitCode).toBeNull();
     await startRelay(port);
     const { id } = await enqueue(sendEmail, { to: 'a@example.com' }, { db: db.current.pool });
@@ -93,11 +101,9 @@ describe('sluice work start-up', () => {
       { timeoutMs: 20_000 },
     );
     // Each failed attempt was logged, with its error.
-    const retries = w
-      .stderr()
-      .split('\n')
-      .filter((l) => l.includes('database not reachable yet'))
-      .map((l) => JSON.parse(l) as { level: string; attempt: number; error: string });
+    const retries = retryLines().map(
+      (l) => JSON.parse(l) as { level: string; attempt: number; error: string },
+    );
     expect(retries.length).toBeGreaterThanOrEqual(3);
     expect(retries[0]).toMatchObject({ level: 'warn', attempt: 1 });
     expect(retries[0]!.error).toMatch(/^cannot reach the database \(ECONNREFUSED\)/);
