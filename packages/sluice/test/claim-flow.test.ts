@@ -4,7 +4,16 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { chain, createWorker, defineTask, enqueue, enqueueMany, step, type Worker } from 'sluice';
+import {
+  chain,
+  createWorker,
+  defineTask,
+  enqueue,
+  enqueueMany,
+  migrate,
+  step,
+  type Worker,
+} from 'sluice';
 import { eventually } from '@sluice/testkit';
 import { useTestDatabase } from '../../../test/setup/db.js';
 
@@ -284,6 +293,30 @@ describe('claims under sustained load', () => {
       expect((await pkeyReads()) - before).toBeLessThan(20 * n);
     } finally {
       await holder.end();
+    }
+  });
+
+  it('a worker in another schema claims from that schema’s partitions', async () => {
+    // The claim names its partition: the name must be qualified with the worker's schema.
+    await migrate({ db: db.current.pool, schema: 'other_q' });
+    try {
+      const started: number[] = [];
+      const task = defineTask({ name: 'flow-schema', schema: Seq }).handle(({ seq }) => {
+        started.push(seq);
+      });
+      const w = createWorker({
+        db: db.current.url,
+        schema: 'other_q',
+        tasks: [task],
+        logger: quiet,
+      });
+      workers.push(w);
+      await w.start();
+      await enqueue(task, { seq: 1 }, { db: db.current.pool, schema: 'other_q' });
+      await eventually(() => expect(started).toEqual([1]), { timeoutMs: 10_000, intervalMs: 10 });
+      await workers.pop()!.stop();
+    } finally {
+      await db.current.pool.query('DROP SCHEMA other_q CASCADE');
     }
   });
 });

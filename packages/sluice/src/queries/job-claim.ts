@@ -94,7 +94,8 @@ RETURNING j.id::text AS id, j.queue, j.task, j.payload, j.attempt, j.max_attempt
   (extract(epoch FROM now() - j.run_at) * 1000)::float8 AS due_wait_ms, j.priority,
   j.run_at::text AS run_at, ${CLAIMED_AT}`;
 }
-const PARTITION = '"__partition__"';
+// Unquoted, so inSchema sees `sluice.` followed by a name and rewrites it for other schemas.
+const PARTITION = '__partition__';
 const JOB_CLAIMS = { head: claimSql('head'), after: claimSql('after'), above: claimSql('above') };
 const claimTexts = new Map<string, string>();
 

@@ -93,7 +93,9 @@ export async function drainQueue(options: DrainOptions): Promise<DrainResult> {
     for (;;) {
       if (o.withScheduled) await jobMakeDueNow(exec, schema, queues);
       let isAnyClaimed = false;
-      for (const [queue, partition] of partitions) {
+      for (const queue of queues) {
+        const partition = partitions.get(queue);
+        if (partition === undefined) continue;
         const [job] = await jobClaim(exec, schema, {
           queue,
           partition,

@@ -83,7 +83,7 @@ export class Producer {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Queues whose next delayed job should be looked up after their next short claim. */
   private readonly dueCheckQueues = new Set<string>();
-
+  /** A timer per queue for its next delayed job (see due-timers.ts). */
   private readonly dueTimers: DueTimers;
 
   constructor(
