@@ -247,6 +247,51 @@ describe('claims under sustained load', () => {
     expect(started[1]!.at - at).toBeLessThan(10_000);
   });
 
+  it('a job committed between an empty claim and the waiting mark starts at once, not at the poll', async () => {
+    const started: number[] = [];
+    const task = defineTask({ name: 'flow-mark-race', schema: Seq }).handle(async ({ seq }) => {
+      started.push(seq);
+      if (seq === 1) await new Promise((r) => setTimeout(r, 300));
+    });
+    // Armed while job 1 runs: after the empty claims that follow it, job 2 commits just before
+    // the worker writes its waiting mark, so job 2's insert finds no mark and sends no NOTIFY.
+    // The mark's write waits until the claims beside it have ended (none sees job 2).
+    let isRacing = false;
+    let waitingAtRace = -1;
+    const pool = db.current.pool;
+    class RacingClaim extends pg.Client {
+      override query(...args: unknown[]): never {
+        const config = args[0] as string | { text: string };
+        const text = typeof config === 'string' ? config : config.text;
+        if (isRacing && text.includes('INSERT INTO sluice.worker_waiting')) {
+          isRacing = false;
+          void (async () => {
+            await new Promise((r) => setTimeout(r, 200));
+            waitingAtRace = (await pool.query('SELECT 1 FROM sluice.worker_waiting')).rowCount!;
+            await enqueue(task, { seq: 2 }, { db: pool });
+          })().then(() => (super.query as (...a: unknown[]) => void)(...args));
+          return undefined as never;
+        }
+        return (super.query as (...a: unknown[]) => never)(...args);
+      }
+    }
+    const w = createWorker({
+      db: { connectionString: db.current.url, Client: RacingClaim },
+      tasks: [task],
+      logger: quiet,
+      concurrency: 1,
+      bufferSize: 0,
+      pollIntervalMs: 60_000,
+    });
+    workers.push(w);
+    await w.start();
+    await enqueue(task, { seq: 1 }, { db: pool });
+    await eventually(() => expect(started).toEqual([1]), { timeoutMs: 5000, intervalMs: 5 });
+    isRacing = true;
+    await eventually(() => expect(started).toEqual([1, 2]), { timeoutMs: 5000, intervalMs: 5 });
+    expect(waitingAtRace).toBe(0);
+  });
+
   it('claims update their rows by ctid, never by reading the partition’s whole primary key', async () => {
     // A queue that looks nearly empty to the planner (analyzed empty) while a snapshot keeps
     // every finished job's entries: through the parent, each claim read all of them.

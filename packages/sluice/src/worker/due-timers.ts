@@ -15,8 +15,11 @@ export class DueTimers {
       schema: string;
       pollIntervalMs: number;
       logger: Logger;
-      /** Called when a queue's delayed job has come due. */
-      onDue: (queue: string) => void;
+      /**
+       * Called when a queue has a job due: `isDelayed`, a delayed job came due (its claim looks up
+       * the next due time after it); otherwise one was due already at the lookup.
+       */
+      onDue: (queue: string, isDelayed: boolean) => void;
     },
   ) {}
 
@@ -51,8 +54,11 @@ export class DueTimers {
   }
 
   private async arm(queue: string): Promise<void> {
-    const dueInMs = await jobNextDue(this.c.db, this.c.schema, queue);
-    // Past due but not claimed: another worker holds it locked; the poll covers the rest.
+    const { isDueNow, dueInMs } = await jobNextDue(this.c.db, this.c.schema, queue);
+    // Due but not claimed: committed after the empty claim's snapshot and before the waiting mark
+    // (no NOTIFY), or locked by another worker's claim. One more claim settles either; it does
+    // not look up the due time again, so this cannot loop.
+    if (isDueNow) this.c.onDue(queue, false);
     if (dueInMs === null || dueInMs <= 0 || dueInMs >= this.c.pollIntervalMs) return;
     const at = Date.now() + dueInMs;
     const current = this.timers.get(queue);
@@ -63,7 +69,7 @@ export class DueTimers {
     const timer = setTimeout(
       () => {
         this.timers.delete(queue);
-        this.c.onDue(queue);
+        this.c.onDue(queue, true);
       },
       Math.ceil(dueInMs) + 1,
     );

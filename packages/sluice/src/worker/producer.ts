@@ -63,7 +63,10 @@ export class Producer {
    * not see) may come back short; it marks the queue drained only if no wake came meanwhile.
    */
   private readonly wakes = new Map<string, number>();
+  /** Queues whose waiting mark is written; what the last claim of each wants; writes in flight. */
   private readonly waitingQueues = new Set<string>();
+  private readonly waitingWanted = new Map<string, boolean>();
+  private readonly waitingWrites = new Map<string, Promise<void>>();
   /** Queues with concurrency or rate limits: claimed through sluice.claim_limited. */
   private limitedQueues = new Set<string>();
   /** Each existing queue's partition of sluice.job, which claims update by name. */
@@ -90,7 +93,10 @@ export class Producer {
     private readonly c: ProducerConfig,
     private readonly host: ProducerHost,
   ) {
-    this.dueTimers = new DueTimers({ ...c, onDue: (queue) => this.wake(queue, true) });
+    this.dueTimers = new DueTimers({
+      ...c,
+      onDue: (queue, isDelayed) => this.wake(queue, isDelayed),
+    });
   }
 
   /** Reads the queues' limits (they decide the claim statement), then polls. */
@@ -350,18 +356,29 @@ export class Producer {
     );
   }
 
-  /** Records (or clears) "this worker waits for jobs of queue", which gates enqueue's NOTIFY. */
+  /**
+   * Records (or clears) "this worker waits for jobs of queue", which gates enqueue's NOTIFY. Two
+   * claim loops may finish at once: writes go one at a time and the last claim's wish wins, or a
+   * mark cleared while another was being written left an idle worker unmarked (no NOTIFY, the job
+   * waited for the poll).
+   */
   private async setWaiting(queue: string, isWaiting: boolean): Promise<void> {
-    if (!this.c.isListening || this.waitingQueues.has(queue) === isWaiting) return;
-    await workerWaitingSet(this.c.db, this.c.schema, {
+    if (!this.c.isListening) return;
+    this.waitingWanted.set(queue, isWaiting);
+    for (let w = this.waitingWrites.get(queue); w; w = this.waitingWrites.get(queue)) await w;
+    const want = this.waitingWanted.get(queue)!;
+    if (this.waitingQueues.has(queue) === want) return;
+    const write = workerWaitingSet(this.c.db, this.c.schema, {
       workerId: this.c.workerId,
       queue,
-      isWaiting,
-    });
-    if (isWaiting) {
+      isWaiting: want,
+    }).finally(() => this.waitingWrites.delete(queue));
+    this.waitingWrites.set(queue, write);
+    await write;
+    if (want) {
       this.waitingQueues.add(queue);
-      // A delayed job enqueued while this worker was busy sent no NOTIFY (nobody waited):
-      // look up its due time now, or it waits for the poll.
+      // A job enqueued while this worker was busy sent no NOTIFY (nobody waited): look up its
+      // due time now, or it waits for the poll.
       this.dueCheckQueues.add(queue);
     } else this.waitingQueues.delete(queue);
   }
