@@ -12,6 +12,7 @@ import {
   enqueueMany,
   migrate,
   step,
+  type Task,
   type Worker,
 } from 'sluice';
 import { eventually } from '@sluice/testkit';
@@ -35,6 +36,39 @@ async function finishedCount(): Promise<number> {
     'SELECT count(*)::int AS n FROM sluice.job_history',
   );
   return rows[0]!.n;
+}
+
+/**
+ * A pg client class whose queries pass through `intercept` first: when it returns true it has
+ * taken the query (`send` sends it on unchanged; the last argument is the pool's callback).
+ */
+function interceptingClient(
+  intercept: (text: string, args: unknown[], send: () => void) => boolean,
+): typeof pg.Client {
+  return class extends pg.Client {
+    override query(...args: unknown[]): never {
+      const config = args[0] as string | { text: string };
+      const text = typeof config === 'string' ? config : config.text;
+      const send = () => (super.query as (...a: unknown[]) => void)(...args);
+      if (intercept(text, args, send)) return undefined as never;
+      return (super.query as (...a: unknown[]) => never)(...args);
+    }
+  };
+}
+
+/** One slot, no buffer, a poll too long to matter: every start comes from a wake-up. */
+async function startOneSlotWorker(task: Task, Client?: typeof pg.Client): Promise<Worker> {
+  const w = createWorker({
+    db: Client ? { connectionString: db.current.url, Client } : db.current.url,
+    tasks: [task],
+    logger: quiet,
+    concurrency: 1,
+    bufferSize: 0,
+    pollIntervalMs: 60_000,
+  });
+  workers.push(w);
+  await w.start();
+  return w;
 }
 
 /**
@@ -183,19 +217,15 @@ describe('claims under sustained load', () => {
 
   it('a failed claim is retried within a second, not at the next poll', async () => {
     let failures = 1;
-    class FailingClaim extends pg.Client {
-      override query(...args: unknown[]): never {
-        const config = args[0] as string | { text: string };
-        const text = typeof config === 'string' ? config : config.text;
-        const cb = args[args.length - 1];
-        if (typeof cb === 'function' && text.includes("SET state = 'running'") && failures > 0) {
-          failures--;
-          setImmediate(() => (cb as (e: unknown) => void)(new Error('injected claim failure')));
-          return undefined as never;
-        }
-        return (super.query as (...a: unknown[]) => never)(...args);
+    const FailingClaim = interceptingClient((text, args) => {
+      const cb = args[args.length - 1];
+      if (typeof cb !== 'function' || !text.includes("SET state = 'running'") || failures <= 0) {
+        return false;
       }
-    }
+      failures--;
+      setImmediate(() => (cb as (e: unknown) => void)(new Error('injected claim failure')));
+      return true;
+    });
     const task = defineTask({ name: 'flow-retry', schema: Seq }).handle(() => undefined);
     await enqueue(task, { seq: 1 }, { db: db.current.pool });
     const errors: unknown[] = [];
@@ -222,16 +252,7 @@ describe('claims under sustained load', () => {
       started.push({ seq, at: Date.now() });
       if (seq === 0) await new Promise((r) => setTimeout(r, 800));
     });
-    const w = createWorker({
-      db: db.current.url,
-      tasks: [task],
-      logger: quiet,
-      concurrency: 1,
-      bufferSize: 0,
-      pollIntervalMs: 60_000,
-    });
-    workers.push(w);
-    await w.start();
+    await startOneSlotWorker(task);
     // Settled: the start's and the listener's first claims (which look up due times) are done.
     await eventually(async () => {
       const { rowCount } = await db.current.pool.query('SELECT 1 FROM sluice.worker_waiting');
@@ -259,32 +280,17 @@ describe('claims under sustained load', () => {
     let isRacing = false;
     let waitingAtRace = -1;
     const pool = db.current.pool;
-    class RacingClaim extends pg.Client {
-      override query(...args: unknown[]): never {
-        const config = args[0] as string | { text: string };
-        const text = typeof config === 'string' ? config : config.text;
-        if (isRacing && text.includes('INSERT INTO sluice.worker_waiting')) {
-          isRacing = false;
-          void (async () => {
-            await new Promise((r) => setTimeout(r, 200));
-            waitingAtRace = (await pool.query('SELECT 1 FROM sluice.worker_waiting')).rowCount!;
-            await enqueue(task, { seq: 2 }, { db: pool });
-          })().then(() => (super.query as (...a: unknown[]) => void)(...args));
-          return undefined as never;
-        }
-        return (super.query as (...a: unknown[]) => never)(...args);
-      }
-    }
-    const w = createWorker({
-      db: { connectionString: db.current.url, Client: RacingClaim },
-      tasks: [task],
-      logger: quiet,
-      concurrency: 1,
-      bufferSize: 0,
-      pollIntervalMs: 60_000,
+    const RacingClaim = interceptingClient((text, _args, send) => {
+      if (!isRacing || !text.includes('INSERT INTO sluice.worker_waiting')) return false;
+      isRacing = false;
+      void (async () => {
+        await new Promise((r) => setTimeout(r, 200));
+        waitingAtRace = (await pool.query('SELECT 1 FROM sluice.worker_waiting')).rowCount!;
+        await enqueue(task, { seq: 2 }, { db: pool });
+      })().then(send);
+      return true;
     });
-    workers.push(w);
-    await w.start();
+    await startOneSlotWorker(task, RacingClaim);
     await enqueue(task, { seq: 1 }, { db: pool });
     await eventually(() => expect(started).toEqual([1]), { timeoutMs: 5000, intervalMs: 5 });
     isRacing = true;
