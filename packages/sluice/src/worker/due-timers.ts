@@ -5,8 +5,11 @@ import type { Logger } from '../core/logger.js';
 import { jobNextDue } from '../queries/job-due.js';
 
 export class DueTimers {
-  /** Lookups in flight per queue; true: another was asked for meanwhile. */
-  private readonly checks = new Map<string, boolean>();
+  /**
+   * Lookups in flight per queue, with the one asked for meanwhile (null: none; true: it claims if
+   * a job is due already).
+   */
+  private readonly checks = new Map<string, boolean | null>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   constructor(
@@ -27,22 +30,24 @@ export class DueTimers {
    * Looks up the queue's next due time and arms its timer, beside the claims: the lookup walks
    * the claim index's dead entries at the head (50 ms a poll in the soak once a held snapshot
    * left 340,000), and jobs committed meanwhile must not wait for it. A check asked for while one
-   * runs runs again after it.
+   * runs runs again after it. `isAfterMark`: the worker has just written its waiting mark, so a
+   * job already due may have been committed after its empty claim without a NOTIFY; it claims
+   * once more for it. Other lookups follow a claim that saw every due job it could take.
    */
-  check(queue: string): void {
+  check(queue: string, isAfterMark: boolean): void {
     if (this.checks.has(queue)) {
-      this.checks.set(queue, true);
+      this.checks.set(queue, isAfterMark || this.checks.get(queue) === true);
       return;
     }
-    this.checks.set(queue, false);
-    void this.arm(queue)
+    this.checks.set(queue, null);
+    void this.arm(queue, isAfterMark)
       .catch((err: unknown) =>
         this.c.logger.warn({ err, queue }, 'looking up the next due job failed'),
       )
       .finally(() => {
-        const isAgain = this.checks.get(queue) === true;
+        const again = this.checks.get(queue);
         this.checks.delete(queue);
-        if (isAgain) this.check(queue);
+        if (again != null) this.check(queue, again);
       });
   }
 
@@ -53,12 +58,12 @@ export class DueTimers {
     this.timers.clear();
   }
 
-  private async arm(queue: string): Promise<void> {
+  private async arm(queue: string, isAfterMark: boolean): Promise<void> {
     const { isDueNow, dueInMs } = await jobNextDue(this.c.db, this.c.schema, queue);
-    // Due but not claimed: committed after the empty claim's snapshot and before the waiting mark
-    // (no NOTIFY), or locked by another worker's claim. One more claim settles either; it does
-    // not look up the due time again, so this cannot loop.
-    if (isDueNow) this.c.onDue(queue, false);
+    // Due but not claimed after the mark: committed after the empty claim's snapshot and before
+    // the mark (no NOTIFY), or locked by another worker's claim. One more claim settles either;
+    // it does not look up the due time again, so this cannot loop.
+    if (isAfterMark && isDueNow) this.c.onDue(queue, false);
     if (dueInMs === null || dueInMs <= 0 || dueInMs >= this.c.pollIntervalMs) return;
     const at = Date.now() + dueInMs;
     const current = this.timers.get(queue);
