@@ -420,8 +420,15 @@ describe('flows', () => {
               await enqueue(followUp, {}, { db: tx });
               if (steal && ctx.attempt === 1) {
                 // What a rescue and a re-claim elsewhere do to the row while this handler stalls.
+                // 'elsewhere' is a live worker with a long lease: the leader's rescue of gone
+                // workers' jobs must not take the row back before the test reads it.
                 await db.current.pool.query(
-                  `UPDATE sluice.job SET attempt = attempt + 1, worker_id = 'elsewhere' WHERE id = $1`,
+                  `INSERT INTO sluice.worker (id, host, pid, queues, concurrency)
+                   VALUES ('elsewhere', 'test', 0, '{}', 1) ON CONFLICT DO NOTHING`,
+                );
+                await db.current.pool.query(
+                  `UPDATE sluice.job SET attempt = attempt + 1, worker_id = 'elsewhere',
+                     lease_expires_at = now() + interval '1 hour' WHERE id = $1`,
                   [ctx.job.id],
                 );
               }
