@@ -5,11 +5,8 @@ import type { Logger } from '../core/logger.js';
 import { jobNextDue } from '../queries/job-due.js';
 
 export class DueTimers {
-  /**
-   * Lookups in flight per queue, with the one asked for meanwhile (null: none; true: it claims if
-   * a job is due already).
-   */
-  private readonly checks = new Map<string, boolean | null>();
+  /** Lookups in flight per queue; true: another was asked for meanwhile. */
+  private readonly checks = new Map<string, boolean>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   constructor(
@@ -30,24 +27,22 @@ export class DueTimers {
    * Looks up the queue's next due time and arms its timer, beside the claims: the lookup walks
    * the claim index's dead entries at the head (50 ms a poll in the soak once a held snapshot
    * left 340,000), and jobs committed meanwhile must not wait for it. A check asked for while one
-   * runs runs again after it. `isAfterMark`: the worker has just written its waiting mark, so a
-   * job already due may have been committed after its empty claim without a NOTIFY; it claims
-   * once more for it. Other lookups follow a claim that saw every due job it could take.
+   * runs runs again after it.
    */
-  check(queue: string, isAfterMark: boolean): void {
+  check(queue: string): void {
     if (this.checks.has(queue)) {
-      this.checks.set(queue, isAfterMark || this.checks.get(queue) === true);
+      this.checks.set(queue, true);
       return;
     }
-    this.checks.set(queue, null);
-    void this.arm(queue, isAfterMark)
+    this.checks.set(queue, false);
+    void this.arm(queue)
       .catch((err: unknown) =>
         this.c.logger.warn({ err, queue }, 'looking up the next due job failed'),
       )
       .finally(() => {
-        const again = this.checks.get(queue);
+        const isAgain = this.checks.get(queue) === true;
         this.checks.delete(queue);
-        if (again != null) this.check(queue, again);
+        if (isAgain) this.check(queue);
       });
   }
 
@@ -58,12 +53,12 @@ export class DueTimers {
     this.timers.clear();
   }
 
-  private async arm(queue: string, isAfterMark: boolean): Promise<void> {
+  private async arm(queue: string): Promise<void> {
     const { isDueNow, dueInMs } = await jobNextDue(this.c.db, this.c.schema, queue);
-    // Due but not claimed after the mark: committed after the empty claim's snapshot and before
-    // the mark (no NOTIFY), or locked by another worker's claim. One more claim settles either;
-    // it does not look up the due time again, so this cannot loop.
-    if (isAfterMark && isDueNow) this.c.onDue(queue, false);
+    // Due but not claimed: committed after the empty claim's snapshot and before the waiting mark
+    // (no NOTIFY), or locked by another worker's claim. One more claim settles either; it does
+    // not look up the due time again, so this cannot loop.
+    if (isDueNow) this.c.onDue(queue, false);
     if (dueInMs === null || dueInMs <= 0 || dueInMs >= this.c.pollIntervalMs) return;
     const at = Date.now() + dueInMs;
     const current = this.timers.get(queue);

@@ -84,11 +84,8 @@ export class Producer {
   private announcesActive = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  /**
-   * Queues whose next delayed job should be looked up after their next short claim; true when
-   * asked for by a new waiting mark (see DueTimers.check).
-   */
-  private readonly dueCheckQueues = new Map<string, boolean>();
+  /** Queues whose next delayed job should be looked up after their next short claim. */
+  private readonly dueCheckQueues = new Set<string>();
   /** A timer per queue for its next delayed job (see due-timers.ts). */
   private readonly dueTimers: DueTimers;
 
@@ -147,7 +144,7 @@ export class Producer {
     this.drainedQueues.clear();
     for (const q of this.c.queues) {
       this.wakes.set(q, (this.wakes.get(q) ?? 0) + 1);
-      this.askDueCheck(q, false);
+      this.dueCheckQueues.add(q);
     }
     this.request();
   }
@@ -160,7 +157,7 @@ export class Producer {
     if (!this.c.queues.includes(queue)) return;
     this.drainedQueues.delete(queue);
     this.wakes.set(queue, (this.wakes.get(queue) ?? 0) + 1);
-    if (isDelayed) this.askDueCheck(queue, false);
+    if (isDelayed) this.dueCheckQueues.add(queue);
     this.request();
   }
 
@@ -219,11 +216,7 @@ export class Producer {
           // it is retried on the poll, so its slots free up across all workers.
           if (jobs.length < asked && this.wakes.get(queue) === wakesBefore) {
             this.drainedQueues.add(queue);
-            const isAfterMark = this.dueCheckQueues.get(queue);
-            if (isAfterMark !== undefined) {
-              this.dueCheckQueues.delete(queue);
-              this.dueTimers.check(queue, isAfterMark);
-            }
+            if (this.dueCheckQueues.delete(queue)) this.dueTimers.check(queue);
           } else if (jobs.length < asked) {
             // A wake came while this claim ran, perhaps for a job it could not see yet: claim
             // again here, since the other claim loop may already have taken the request.
@@ -386,12 +379,7 @@ export class Producer {
       this.waitingQueues.add(queue);
       // A job enqueued while this worker was busy sent no NOTIFY (nobody waited): look up its
       // due time now, or it waits for the poll.
-      this.askDueCheck(queue, true);
+      this.dueCheckQueues.add(queue);
     } else this.waitingQueues.delete(queue);
-  }
-
-  /** The next short claim of `queue` looks up its due time (`isAfterMark`: see DueTimers.check). */
-  private askDueCheck(queue: string, isAfterMark: boolean): void {
-    this.dueCheckQueues.set(queue, isAfterMark || this.dueCheckQueues.get(queue) === true);
   }
 }
